@@ -1,0 +1,72 @@
+"""Display-image operations after the grayscale pipeline: colour, resizing, frame policies.
+
+All functions take and return ``uint8`` arrays, ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["color_to_uint8", "rgb_to_gray", "resize_with_pad", "uninformative_reason"]
+
+#: ITU-R BT.601 luma weights, the usual RGB-to-grey conversion for medical colour images.
+BT601_LUMA = (0.299, 0.587, 0.114)
+
+
+def color_to_uint8(rgb: np.ndarray, bits_stored: int) -> np.ndarray:
+    """Scale ``(H, W, 3)`` colour samples of ``bits_stored`` bits to 8 bits (palette LUTs are often 16-bit)."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        return rgb[..., :3]
+    if rgb.dtype.kind == "f":
+        return np.clip(np.rint(rgb[..., :3] * 255.0 / max(float(rgb.max()), 1.0)), 0, 255).astype(np.uint8)
+    bits = max(int(bits_stored), int(rgb.max()).bit_length(), 8)
+    return (rgb[..., :3].astype(np.uint32) >> (bits - 8)).astype(np.uint8)
+
+
+def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB to ``(H, W)`` uint8 luma, Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601)."""
+    luma = rgb[..., 0] * BT601_LUMA[0] + rgb[..., 1] * BT601_LUMA[1] + rgb[..., 2] * BT601_LUMA[2]
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+
+
+def resize_with_pad(image: np.ndarray, size: int) -> np.ndarray:
+    """Fit ``image`` into ``size x size`` keeping its aspect ratio, centred, padded with zeros.
+
+    The longer side becomes ``size``; downsampling is antialiased (PIL's bilinear filter
+    widens with the scale factor). ``size=0`` returns the image unchanged. This is the
+    RadiologyNET preprocessing (thesis 2.3.2: 256x256 for clustering, 224x224 for pretraining).
+    """
+    if size <= 0:
+        return image
+    height, width = image.shape[:2]
+    scale = size / max(height, width)
+    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    if (new_h, new_w) == (size, size):
+        return image
+    canvas = np.zeros((size, size) + image.shape[2:], dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = image
+    return canvas
+
+
+def uninformative_reason(image: np.ndarray, min_value_fraction: float = 0.1, min_aspect: float = 0.1) -> str | None:
+    """RadiologyNET's frame policies (thesis 2.3.2); the reason a frame is dropped, or None to keep it.
+
+    - value policy: distinct grey levels / 256 possible levels must exceed ``min_value_fraction``;
+    - shape policy: shorter side / longer side must exceed ``min_aspect`` (drops scout lines,
+      strips and other slivers).
+
+    Apply to the 8-bit frame at native size, before padding adds zeros.
+    """
+    height, width = image.shape[:2]
+    aspect = min(height, width) / max(height, width)
+    if aspect <= min_aspect:
+        return f"uninformative-frame: shape {width}x{height} (side ratio {aspect:.3f} <= {min_aspect})"
+    levels = np.count_nonzero(np.bincount(image.reshape(-1) if image.ndim == 2 else rgb_to_gray(image).reshape(-1), minlength=256))
+    if levels / 256 <= min_value_fraction:
+        return f"uninformative-frame: {levels} distinct grey levels (<= {min_value_fraction:.0%} of 256)"
+    return None
