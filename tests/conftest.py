@@ -1,0 +1,59 @@
+"""Shared fixtures: small datasets built in memory, the sample folder, the real-file corpora."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "dicom_samples"
+
+
+def image_dataset(pixels: np.ndarray, **attributes) -> Dataset:
+    """A minimal single- or multi-frame grey image dataset holding ``pixels`` (``(H, W)`` or ``(F, H, W)``)."""
+    pixels = np.asarray(pixels)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # Secondary Capture
+    ds.SOPInstanceUID = generate_uid()
+    ds.Modality = "OT"
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.SamplesPerPixel = 1
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    if pixels.ndim == 3:
+        ds.NumberOfFrames = pixels.shape[0]
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = int(pixels.dtype.kind == "i")
+    ds.PixelData = pixels.astype(np.int16 if ds.PixelRepresentation else np.uint16).tobytes()
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def item(**attributes) -> Dataset:
+    ds = Dataset()
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def sequence(*items: Dataset) -> Sequence:
+    return Sequence(list(items))
+
+
+@pytest.fixture
+def ramp() -> np.ndarray:
+    """A 16x16 int16 ramp from -1000 to 1000 HU-like values."""
+    return np.linspace(-1000, 1000, 256).round().astype(np.int16).reshape(16, 16)
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    return SAMPLES
