@@ -10,10 +10,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from pydicom.errors import InvalidDicomError
 
 from radtl.dicom.export import convert_tree
+from radtl.dicom.io import native_grayscale_frames
 
 
 def corpus_folders() -> dict[str, Path]:
@@ -92,3 +96,22 @@ def test_monochrome1_vendor_radiograph_is_inverted(by_name):
 )
 def test_known_bad_files_are_reported_with_the_right_reason(by_name, file, code):
     assert by_name[file]["reason"].startswith(f"{code}: ")
+
+
+def native_grey_files():
+    for folder in corpus_folders().values():
+        for path in sorted(folder.rglob("*.dcm")):
+            try:
+                ds = dcmread(path)
+            except (InvalidDicomError, EOFError, ValueError):
+                continue
+            if native_grayscale_frames(ds) is not None:
+                yield pytest.param(ds, id=path.name)
+
+
+@pytest.mark.parametrize("ds", native_grey_files())
+def test_native_fast_path_returns_exactly_what_pydicom_decodes(ds):
+    expected = ds.pixel_array
+    fast = native_grayscale_frames(ds)
+    assert fast.dtype == expected.dtype
+    assert np.array_equal(fast, expected.reshape(fast.shape))

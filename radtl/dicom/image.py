@@ -66,7 +66,8 @@ def uninformative_reason(image: np.ndarray, min_value_fraction: float = 0.1, min
     aspect = min(height, width) / max(height, width)
     if aspect <= min_aspect:
         return f"uninformative-frame: shape {width}x{height} (side ratio {aspect:.3f} <= {min_aspect})"
-    levels = np.count_nonzero(np.bincount(image.reshape(-1) if image.ndim == 2 else rgb_to_gray(image).reshape(-1), minlength=256))
+    grey = image if image.ndim == 2 else rgb_to_gray(image)
+    levels = sum(1 for count in Image.fromarray(np.ascontiguousarray(grey)).histogram() if count)
     if levels / 256 <= min_value_fraction:
         return f"uninformative-frame: {levels} distinct grey levels (<= {min_value_fraction:.0%} of 256)"
     return None

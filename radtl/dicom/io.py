@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radtl.dicom.errors import (
     ImplausibleDimensionsError,
@@ -26,7 +26,7 @@ from radtl.dicom.errors import (
     UnsupportedTransferSyntaxError,
 )
 
-__all__ = ["read_dataset", "check_dimensions", "decode_frames", "PIXEL_DATA_KEYWORDS", "DEFAULT_MAX_PIXEL_BYTES"]
+__all__ = ["read_dataset", "check_dimensions", "decode_frames", "native_grayscale_frames", "PIXEL_DATA_KEYWORDS", "DEFAULT_MAX_PIXEL_BYTES"]
 
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
@@ -107,6 +107,37 @@ def check_dimensions(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
         )
 
 
+def native_grayscale_frames(ds: Dataset) -> np.ndarray | None:
+    """``(F, H, W)`` straight from uncompressed little-endian grey Pixel Data, or None to defer to pydicom.
+
+    The common case of an archive (PS3.5 8.1.1, native encoding) needs no decoder: the
+    bytes are the array. Stored bits below Bits Allocated are masked, or sign-extended from
+    the High Bit for signed data, as PS3.5 8.1.1 lays them out. Anything else (compressed,
+    big endian, colour, 1- or 32-bit, short data, an unusual High Bit) returns None.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian) or "PixelData" not in ds:
+        return None
+    if str(ds.get("PhotometricInterpretation", "")).upper() not in ("MONOCHROME1", "MONOCHROME2"):
+        return None
+    allocated, stored = int(ds.BitsAllocated), int(ds.get("BitsStored") or ds.BitsAllocated)
+    if allocated not in (8, 16) or int(ds.get("SamplesPerPixel") or 1) != 1:
+        return None
+    if not 0 < stored <= allocated or int(ds.get("HighBit", stored - 1)) != stored - 1:
+        return None
+    frames, rows, columns = int(ds.get("NumberOfFrames") or 1), int(ds.Rows), int(ds.Columns)
+    signed = int(ds.get("PixelRepresentation") or 0) == 1
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    data = ds.PixelData
+    if len(data) < frames * rows * columns * dtype.itemsize:
+        return None  # pydicom reports the shortfall
+    pixels = np.frombuffer(data, dtype=dtype, count=frames * rows * columns).reshape(frames, rows, columns)
+    if stored < allocated:
+        shift = allocated - stored
+        pixels = (pixels << shift) >> shift if signed else pixels & np.array((1 << stored) - 1, dtype=dtype)
+    return pixels
+
+
 def decode_frames(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> np.ndarray:
     """Decode all frames: ``(F, H, W)`` for one sample per pixel, ``(F, H, W, 3)`` for colour.
 
@@ -125,6 +156,9 @@ def decode_frames(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -
             missing = "; ".join(decoder.missing_dependencies)
             raise UnsupportedTransferSyntaxError(f"{syntax.name} ({syntax}) needs a plugin: {missing}")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    native = native_grayscale_frames(ds)
+    if native is not None:
+        return native
     try:
         pixels = ds.pixel_array
         if photometric == "PALETTE COLOR":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radtl.dicom.lut import VoiLutFunction, VoiTransform, Window, apply_inversion, apply_modality_lut, apply_paper_window, apply_voi
+from radtl.dicom.lut import Rescale, VoiLutFunction, VoiTransform, Window, apply_inversion, apply_modality_lut, apply_paper_window, apply_voi
 from radtl.dicom.modules import GrayscalePipeline
 
 __all__ = ["WindowFormula", "RenderedFrame", "render_grayscale", "quantize"]
@@ -76,30 +76,27 @@ def render_grayscale(
     """
     formula = WindowFormula(formula)
     stored = np.asarray(stored)
-    compiled = stored.dtype.kind in "iu" and stored.size > 0
-    if compiled:
-        low, high = int(stored.min()), int(stored.max())
-        compiled = high - low < MAX_LUT_ENTRIES
-    if compiled:
-        domain = np.arange(low, high + 1, dtype=np.int64)
-        index = stored.astype(np.int64 if stored.dtype.itemsize >= 4 else np.int32) - low
-        modality = apply_modality_lut(domain, pipeline.modality)
-    else:
-        modality = apply_modality_lut(stored, pipeline.modality)
+    compiled = _compile(stored)
+    modality = apply_modality_lut(compiled.domain if compiled else stored, pipeline.modality)
+    # a Window after a Rescale is monotonic: its output is one colour iff min and max map alike
+    monotonic_modality = isinstance(pipeline.modality, Rescale)
 
     def finish(display: np.ndarray) -> np.ndarray:
         if pipeline.invert:
             display = apply_inversion(display)
-        table = quantize(display)
-        return table[index] if compiled else table
+        return quantize(display)
 
     candidates = [t for t in pipeline.voi if formula is WindowFormula.DICOM or isinstance(t, Window)]
     for position, transform in enumerate(candidates, start=1):
         if formula is WindowFormula.PAPER:
-            display = apply_paper_window(modality, transform)
+            table = finish(apply_paper_window(modality, transform))
         else:
-            display = apply_voi(modality, transform)
-        image = finish(display)
+            table = finish(apply_voi(modality, transform))
+        if compiled and monotonic_modality and isinstance(transform, Window):
+            if table[0] != table[-1]:
+                return RenderedFrame(compiled.gather(table), _describe(transform, position, len(candidates)))
+            continue
+        image = compiled.gather(table) if compiled else table
         if image.size and image.min() != image.max():
             return RenderedFrame(image, _describe(transform, position, len(candidates)))
 
@@ -111,4 +108,37 @@ def render_grayscale(
         display = apply_voi(np.nan_to_num(modality, nan=lowest), window)
     else:
         display = np.zeros_like(modality, dtype=np.float64)
-    return RenderedFrame(finish(display), f"minmax {lowest:g}..{highest:g} ({reason})")
+    table = finish(display)
+    return RenderedFrame(compiled.gather(table) if compiled else table, f"minmax {lowest:g}..{highest:g} ({reason})")
+
+
+class _CompiledFrame:
+    """A frame of integer stored values prepared for lookup-table rendering.
+
+    ``domain`` is every stored value from the frame's minimum to its maximum; the stages are
+    evaluated on it, and :meth:`gather` maps the frame through the resulting table. For 8-
+    and 16-bit data the table is laid out over all 2**8 / 2**16 bit patterns, so the frame's
+    own bits index it without an arithmetic pass over the pixels.
+    """
+
+    def __init__(self, stored: np.ndarray, low: int, high: int) -> None:
+        self.domain = np.arange(low, high + 1, dtype=np.int64)
+        if stored.dtype.itemsize <= 2:
+            self._bits = stored.view(np.uint8 if stored.dtype.itemsize == 1 else np.uint16)
+            self._slots = self.domain.astype(stored.dtype).view(self._bits.dtype)
+        else:
+            self._bits, self._slots = stored.astype(np.int64) - low, None
+
+    def gather(self, table: np.ndarray) -> np.ndarray:
+        if self._slots is None:
+            return np.take(table, self._bits)
+        full = np.zeros(256 if self._bits.dtype == np.uint8 else 65536, dtype=np.uint8)
+        full[self._slots] = table
+        return np.take(full, self._bits)
+
+
+def _compile(stored: np.ndarray) -> _CompiledFrame | None:
+    if stored.dtype.kind not in "iu" or stored.size == 0:
+        return None
+    low, high = int(stored.min()), int(stored.max())
+    return _CompiledFrame(stored, low, high) if high - low < MAX_LUT_ENTRIES else None
