@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radtl.dicom.lut import Rescale, VoiLutFunction, VoiTransform, Window, apply_inversion, apply_modality_lut, apply_paper_window, apply_voi
+from radtl.dicom.lut import (
+    Rescale,
+    VoiLutFunction,
+    VoiTransform,
+    Window,
+    apply_inversion,
+    apply_modality_lut,
+    apply_paper_window,
+    apply_voi,
+)
 from radtl.dicom.modules import GrayscalePipeline
 
 __all__ = ["WindowFormula", "RenderedFrame", "render_grayscale", "quantize"]
