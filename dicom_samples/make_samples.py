@@ -760,22 +760,48 @@ CT_SPACING = 1.5
 CT_STEP = 5.0
 
 
-def ct_image(study: Study, key: object, number: int, hu: np.ndarray, z: float, series: int = 1) -> Dataset:
-    """Axial CT instance from an HU image (stored int16 = HU + 1024, soft-tissue and lung windows)."""
-    ds = new_instance(CT_IMAGE, study.key, key)
+def axial_slice(
+    sop_class: UID,
+    study: Study,
+    key: object,
+    *,
+    number: int,
+    shape: tuple[int, int],
+    spacing: float,
+    z: float,
+    thickness: float,
+    modality: str,
+    description: str,
+    body_part: str,
+    image_type: Sequence[str],
+    series: int = 1,
+) -> Dataset:
+    """An axial cross-sectional instance (CT, MR, ...) centred on the isocentre, without pixels yet.
+
+    Fills the Patient, Study, Series, Frame of Reference, General Image and Image Plane
+    modules; the caller adds the modality's acquisition attributes and the pixels.
+    """
+    ds = new_instance(sop_class, study.key, key)
     add_patient_study(ds, study)
     add_series(
-        ds, study, modality="CT", number=series, description="Chest 5mm", body_part="CHEST", patient_position="HFS"
+        ds, study, modality=modality, number=series, description=description, body_part=body_part, patient_position="HFS"
     )
     add_frame_of_reference(ds, study)
-    add_general_image(ds, number=number, image_type=["ORIGINAL", "PRIMARY", "AXIAL"])
+    add_general_image(ds, number=number, image_type=list(image_type))
     ds.AcquisitionNumber = 1
-    rows, cols = hu.shape
+    rows, cols = shape
     add_image_plane(
-        ds,
-        position=[-cols * CT_SPACING / 2, -rows * CT_SPACING / 2, z],
-        spacing=[CT_SPACING, CT_SPACING],
-        thickness=CT_STEP,
+        ds, position=[-cols * spacing / 2, -rows * spacing / 2, z], spacing=[spacing, spacing], thickness=thickness
+    )
+    return ds
+
+
+def ct_image(study: Study, key: object, number: int, hu: np.ndarray, z: float, series: int = 1) -> Dataset:
+    """Axial CT instance from an HU image (stored int16 = HU + 1024, soft-tissue and lung windows)."""
+    ds = axial_slice(
+        CT_IMAGE, study, key, number=number, shape=hu.shape, spacing=CT_SPACING, z=z, thickness=CT_STEP,
+        modality="CT", description="Chest 5mm", body_part="CHEST", image_type=["ORIGINAL", "PRIMARY", "AXIAL"],
+        series=series,
     )
     ds.KVP = "120"
     ds.XRayTubeCurrent = 200
@@ -878,20 +904,10 @@ def build_mr(out_dir: Path) -> list[Path]:
     for i in range(MR_SLICES):
         number = i + 1
         img = np.rint(brain_mr_slice(rng, i, scale=0.86 + 0.04 * min(i, 4 - i))).astype(np.uint16)
-        ds = new_instance(MR_IMAGE, MR_STUDY.key, f"slice{number}")
-        add_patient_study(ds, MR_STUDY)
-        add_series(
-            ds, MR_STUDY, modality="MR", number=1, description="T2 TSE axial", body_part="HEAD", patient_position="HFS"
-        )
-        add_frame_of_reference(ds, MR_STUDY)
-        add_general_image(ds, number=number, image_type=["ORIGINAL", "PRIMARY", "OTHER"])
-        ds.AcquisitionNumber = 1
-        rows, cols = img.shape
-        add_image_plane(
-            ds,
-            position=[-cols * spacing / 2, -rows * spacing / 2, 20.0 + step * i],
-            spacing=[spacing, spacing],
-            thickness=5.0,
+        ds = axial_slice(
+            MR_IMAGE, MR_STUDY, f"slice{number}", number=number, shape=img.shape, spacing=spacing,
+            z=20.0 + step * i, thickness=5.0, modality="MR", description="T2 TSE axial", body_part="HEAD",
+            image_type=["ORIGINAL", "PRIMARY", "OTHER"],
         )
         ds.SpacingBetweenSlices = _ds(step)
         _add_mr_acquisition(ds)
