@@ -1,0 +1,58 @@
+"""Networks of the RadiologyNET study and radtl's self-supervised work, and weight transfer.
+
+Every architecture is built without torchvision and loads torchvision, RadiologyNET and radtl
+checkpoints (:func:`load_pretrained`)::
+
+    from radtl.networks import create, load_pretrained
+
+    model = create("resnet50", in_channels=1, num_classes=4)
+    report = load_pretrained(model, "ResNet50.tar.gz", source="radiologynet")
+"""
+
+from radtl.networks.backbone import PYRAMID_STRIDES, Backbone, SequentialBackbone
+from radtl.networks.densenet import DenseNet121
+from radtl.networks.efficientnet import EfficientNet
+from radtl.networks.heads import BoneAgeRegressor
+from radtl.networks.inception import InceptionV3
+from radtl.networks.mobilenet import MobileNetV3
+from radtl.networks.registry import NETWORKS, available, create, register
+from radtl.networks.resnet import ResNet
+from radtl.networks.transfer import (
+    CheckpointError,
+    CheckpointSource,
+    TransferReport,
+    adapt_input_channels,
+    load_pretrained,
+    read_checkpoint,
+    to_torchvision_layout,
+)
+from radtl.networks.unet import EncoderUNet, UNet
+from radtl.networks.vgg import VGG16
+from radtl.networks.vit import VisionTransformer
+
+__all__ = [
+    "PYRAMID_STRIDES",
+    "NETWORKS",
+    "Backbone",
+    "BoneAgeRegressor",
+    "CheckpointError",
+    "CheckpointSource",
+    "DenseNet121",
+    "EfficientNet",
+    "EncoderUNet",
+    "InceptionV3",
+    "MobileNetV3",
+    "ResNet",
+    "SequentialBackbone",
+    "TransferReport",
+    "UNet",
+    "VGG16",
+    "VisionTransformer",
+    "adapt_input_channels",
+    "available",
+    "create",
+    "load_pretrained",
+    "read_checkpoint",
+    "register",
+    "to_torchvision_layout",
+]

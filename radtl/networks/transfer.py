@@ -1,0 +1,353 @@
+"""Weight transfer: RadiologyNET releases, torchvision/ImageNet state dicts and radtl checkpoints.
+
+Users arrive with checkpoints from three places, and each names tensors its own way:
+
+- **RadiologyNET** (``<Name>.tar.gz`` holding ``<Name>.pth``): a dict with the weights under
+  ``'model_state'`` in torchvision's layout, sometimes prefixed ``model.``; the authors' own loader
+  copies by name and shape, retrying with the ``model.`` prefix added or removed and ``features``
+  renamed ``model`` (shared/science/radiologynet.md, "Released weights").
+- **torchvision**: a plain state dict in torchvision's layout. radtl's ResNet, MobileNetV3, VGG16
+  and InceptionV3 share it; its DenseNet121 and EfficientNet (MONAI's) rename modules, mapped by
+  each backbone's :meth:`~radtl.networks.backbone.Backbone.torchvision_module_names`.
+- **radtl**: a state dict of a radtl model, possibly inside an Ignite/MONAI checkpoint dict.
+
+:func:`load_pretrained` reads any of them, tries each way of naming (layout, prefix rewrite,
+target backbone inside a U-Net or regressor) and keeps the one under which most tensors fit by
+name and shape, then loads and returns a :class:`TransferReport`. The same rule covers partial
+transfer: a classifier into a U-Net's ``encoder.``, a 36-class pretraining head left out of a
+4-class model (reported as shape-mismatched), a 3-channel first convolution summed into a
+grey-scale stem.
+
+Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, never
+arbitrary pickled objects unless the caller says the file is trusted (``allow_pickle=True``).
+"""
+
+import io
+import logging
+import pickle
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Union
+
+import torch
+from torch import nn
+
+from radtl.networks.backbone import Backbone
+
+logger = logging.getLogger(__name__)
+
+StateDict = dict[str, torch.Tensor]
+
+#: Keys under which checkpoint files nest a state dict: RadiologyNET, Lightning, Ignite/MONAI.
+CONTAINER_KEYS = ("model_state", "state_dict", "model", "network", "net")
+#: Prefix rewrites tried on every key, as (old, new): DataParallel's ``module.``, RadiologyNET's
+#: ``model.`` and its ``model.`` for ``features.``, and radtl's own wrappers.
+PREFIX_REWRITES = (
+    ("", ""),
+    ("module.", ""),
+    ("model.", ""),
+    ("model.", "features."),
+    ("encoder.", ""),
+    ("backbone.", ""),
+)
+#: Fewer of a checkpoint's tensors than this fraction fitting the model means a different architecture.
+MIN_FITTING_FRACTION = 0.5
+
+
+class CheckpointSource(str, Enum):
+    """Where a checkpoint comes from, which fixes how its tensors are named."""
+
+    AUTO = "auto"
+    RADIOLOGYNET = "radiologynet"
+    TORCHVISION = "torchvision"
+    RADTL = "radtl"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or does not fit the model; the message names the file."""
+
+
+@dataclass
+class TransferReport:
+    """What :func:`load_pretrained` did, key by key (model key names).
+
+    Attributes:
+        origin: the file, URL or ``"<state dict>"``.
+        source: the checkpoint source, as given or as detected.
+        naming: how keys were read: layout, prefix rewrite, target submodule.
+        loaded: keys copied unchanged.
+        adapted: first-convolution keys whose input channels were adapted (also loaded).
+        missing: model keys the checkpoint has no tensor for (``num_batches_tracked`` ignored).
+        unexpected: checkpoint keys the model has no parameter for.
+        mismatched: ``(key, checkpoint shape, model shape)`` for keys present in both.
+    """
+
+    origin: str
+    source: str
+    naming: str
+    loaded: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every model tensor was loaded and every checkpoint tensor used."""
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.origin} ({self.source}, {self.naming}): loaded {len(self.loaded)} tensors"
+            + (f", {len(self.adapted)} with adapted input channels" if self.adapted else "")
+        ]
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
+            if keys:
+                lines.append(f"  {label} {len(keys)}: {_preview(keys)}")
+        if self.mismatched:
+            shapes = [f"{key} {list(theirs)} vs model {list(ours)}" for key, theirs, ours in self.mismatched]
+            lines.append(f"  shape-mismatched {len(shapes)}: {_preview(shapes)}")
+        return "\n".join(lines)
+
+
+def _preview(items: list[str], count: int = 4) -> str:
+    shown = ", ".join(items[:count])
+    return shown + (f", ... ({len(items) - count} more)" if len(items) > count else "")
+
+
+def read_checkpoint(
+    path_or_state: Union[str, Path, Mapping],
+    source: Union[str, CheckpointSource] = CheckpointSource.AUTO,
+    allow_pickle: bool = False,
+) -> tuple[StateDict, str]:
+    """The state dict a checkpoint holds, and the container key it was found under (or "").
+
+    Args:
+        path_or_state: a ``.pth``/``.pt`` file, a RadiologyNET ``.tar.gz`` release, an
+            ``http(s)://`` URL (downloaded to torch's hub cache), or a mapping already in memory.
+        source: with ``"radiologynet"``, the weights must sit under ``'model_state'``.
+        allow_pickle: let ``torch.load`` run arbitrary pickled code; only for trusted files.
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt file; a pickle that is not plain weights;
+            anything that is not a mapping of tensor names to tensors.
+    """
+    source = CheckpointSource(source)
+    origin = "<state dict>" if isinstance(path_or_state, Mapping) else str(path_or_state)
+    content = path_or_state if isinstance(path_or_state, Mapping) else _load_file(origin, allow_pickle)
+    state, container = _unwrap(content, origin)
+    if source is CheckpointSource.RADIOLOGYNET and container != "model_state":
+        raise CheckpointError(
+            f"{origin}: expected a RadiologyNET checkpoint, a dict with the weights under 'model_state'; "
+            f"found {'a plain state dict' if not container else repr(container)}"
+        )
+    return state, container
+
+
+def _load_file(location: str, allow_pickle: bool) -> object:
+    try:
+        if location.startswith(("http://", "https://")):
+            return torch.hub.load_state_dict_from_url(location, map_location="cpu", weights_only=not allow_pickle)
+        path = Path(location)
+        if not path.is_file():
+            raise CheckpointError(f"{location}: no such checkpoint file")
+        if tarfile.is_tarfile(path):
+            return torch.load(_tar_member(path), map_location="cpu", weights_only=not allow_pickle)
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" in str(error):
+            raise CheckpointError(
+                f"{location}: holds pickled Python objects, not plain weights; radtl refuses arbitrary pickles. "
+                "Pass allow_pickle=True only for a file from a source you trust."
+            ) from error
+        raise CheckpointError(f"{location}: not a readable PyTorch checkpoint ({error})") from error
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError, tarfile.TarError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"{location}: not a readable PyTorch checkpoint, likely truncated or corrupt ({first_line})"
+        ) from error
+
+
+def _tar_member(path: Path) -> io.BytesIO:
+    """The one ``.pth``/``.pt`` file inside a RadiologyNET ``<Name>.tar.gz`` release."""
+    with tarfile.open(path) as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.endswith((".pth", ".pt"))]
+        if len(members) != 1:
+            names = [m.name for m in archive.getmembers()]
+            raise CheckpointError(f"{path}: expected one .pth or .pt file in the archive, found {names}")
+        return io.BytesIO(archive.extractfile(members[0]).read())
+
+
+def _is_state_dict(candidate: object) -> bool:
+    return isinstance(candidate, Mapping) and bool(candidate) and all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in candidate.items()
+    )
+
+
+def _unwrap(content: object, origin: str) -> tuple[StateDict, str]:
+    container = ""
+    while isinstance(content, Mapping) and not _is_state_dict(content):
+        key = next((k for k in CONTAINER_KEYS if isinstance(content.get(k), Mapping)), None)
+        if key is None:
+            keys = [str(k) for k in content][:8]
+            raise CheckpointError(
+                f"{origin}: a dict with keys {keys} is not a state dict: expected tensors by name, "
+                f"or a state dict under one of {list(CONTAINER_KEYS)}"
+            )
+        container = container or key
+        content = content[key]
+    if not _is_state_dict(content):
+        raise CheckpointError(f"{origin}: holds a {type(content).__name__}, not a state dict of tensors")
+    return dict(content), container
+
+
+def adapt_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """A first-convolution weight ``(out, c, k, k)`` for ``in_channels`` inputs instead of ``c``.
+
+    For one channel the weights are summed over ``c``: a grey image through the summed kernel
+    gives exactly what the original kernel gives on the grey image copied to ``c`` channels, the
+    copy the study made. Otherwise channels are repeated cyclically and scaled by
+    ``c / in_channels``, so a constant image still gives the same response.
+    """
+    if in_channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-in_channels // weight.shape[1])
+    return weight.repeat(1, repeats, *([1] * (weight.dim() - 2)))[:, :in_channels] * (weight.shape[1] / in_channels)
+
+
+def backbones(model: nn.Module) -> dict[str, Backbone]:
+    """Every :class:`Backbone` in ``model`` by state-dict prefix (``""`` for the model itself)."""
+    return {f"{name}." if name else "": module for name, module in model.named_modules() if isinstance(module, Backbone)}
+
+
+def to_torchvision_layout(model: Backbone, state: Union[StateDict, None] = None) -> StateDict:
+    """``model``'s state dict (or ``state``, in radtl's names) under torchvision's names."""
+    key_map = model.torchvision_key_map()
+    state = model.state_dict() if state is None else state
+    return {key_map.get(key, key): tensor for key, tensor in state.items()}
+
+
+@dataclass
+class _Naming:
+    description: str
+    layout: str
+    state: StateDict
+
+
+def _namings(state: StateDict, model: nn.Module, layouts: tuple[str, ...]) -> list[_Naming]:
+    """Every reading of ``state``'s keys worth scoring, most natural first."""
+    targets = backbones(model)
+    inverse_maps = {
+        prefix: {theirs: prefix + ours for ours, theirs in backbone.torchvision_key_map().items()}
+        for prefix, backbone in targets.items()
+    }
+    radtl_prefixes = ["", *(prefix for prefix in targets if prefix)]
+    readings = []
+    for old, new in PREFIX_REWRITES:
+        if old and not any(key.startswith(old) for key in state):
+            continue
+        rewritten = {(new + key[len(old) :] if old and key.startswith(old) else key): v for key, v in state.items()}
+        rewrite = f"'{old}' read as '{new}'" if new else (f"'{old}' prefix removed" if old else "names as stored")
+        for layout in layouts:
+            for prefix in radtl_prefixes if layout == "radtl" else targets:
+                if layout == "radtl":
+                    mapping = {key: prefix + key for key in rewritten}
+                else:
+                    mapping = {key: inverse_maps[prefix].get(key, key) for key in rewritten}
+                where = f", into '{prefix}'" if prefix else ""
+                renamed = {mapping[key]: value for key, value in rewritten.items()}
+                readings.append(_Naming(f"{layout} layout, {rewrite}{where}", layout, renamed))
+    return readings
+
+
+def _fits(tensor: torch.Tensor, target: torch.Tensor, adaptable: bool) -> bool:
+    if tensor.shape == target.shape:
+        return True
+    return adaptable and tensor.dim() == target.dim() and tensor.shape[0] == target.shape[0] and (
+        tensor.shape[2:] == target.shape[2:]
+    )
+
+
+def load_pretrained(
+    model: nn.Module,
+    path_or_state: Union[str, Path, Mapping],
+    source: Union[str, CheckpointSource] = CheckpointSource.AUTO,
+    strict: bool = False,
+    allow_pickle: bool = False,
+) -> TransferReport:
+    """Load a pretrained checkpoint into ``model`` by name and shape, and report what happened.
+
+    Args:
+        model: a radtl network (a backbone, a U-Net with an ``encoder``, a regressor...).
+        path_or_state: file, RadiologyNET ``.tar.gz``, URL, or a state dict (see :func:`read_checkpoint`).
+        source: ``"auto"``, ``"radiologynet"``, ``"torchvision"`` or ``"radtl"``; fixes the layout tried.
+        strict: raise on any missing, unexpected or shape-mismatched key.
+        allow_pickle: let ``torch.load`` unpickle arbitrary objects; only for trusted files.
+
+    Returns:
+        The :class:`TransferReport`, also logged (as a warning when incomplete).
+
+    Raises:
+        CheckpointError: unreadable file; no tensor fits; fewer than half the checkpoint's tensors
+            fit (a different architecture); with ``strict``, any incomplete transfer.
+    """
+    source = CheckpointSource(source)
+    state, container = read_checkpoint(path_or_state, source, allow_pickle)
+    origin = "<state dict>" if isinstance(path_or_state, Mapping) else str(path_or_state)
+    layouts = {
+        CheckpointSource.RADTL: ("radtl",),
+        CheckpointSource.TORCHVISION: ("torchvision",),
+        CheckpointSource.RADIOLOGYNET: ("torchvision",),
+        CheckpointSource.AUTO: ("radtl", "torchvision"),
+    }[source]
+    if "torchvision" in layouts and not backbones(model) and source is not CheckpointSource.AUTO:
+        raise CheckpointError(f"{origin}: {type(model).__name__} has no backbone with a torchvision layout")
+    targets = model.state_dict()
+    stems = {prefix + backbone.stem_conv for prefix, backbone in backbones(model).items()}
+
+    def score(naming: _Naming) -> int:
+        return sum(k in targets and _fits(v, targets[k], k in stems) for k, v in naming.state.items())
+
+    namings = _namings(state, model, layouts)
+    best = max(namings, key=score)  # max keeps the first, most natural, of equal scores
+    detected = CheckpointSource.RADIOLOGYNET if container == "model_state" else None
+    if source is CheckpointSource.AUTO:
+        detected = detected or (CheckpointSource.TORCHVISION if best.layout == "torchvision" else CheckpointSource.RADTL)
+    report = TransferReport(origin, (detected or source).value, best.description)
+
+    to_load: StateDict = {}
+    for key, tensor in best.state.items():
+        if key.endswith("num_batches_tracked") and key not in targets:
+            continue
+        if key not in targets:
+            report.unexpected.append(key)
+        elif tensor.shape == targets[key].shape:
+            to_load[key] = tensor
+            report.loaded.append(key)
+        elif _fits(tensor, targets[key], key in stems):
+            to_load[key] = adapt_input_channels(tensor, targets[key].shape[1])
+            report.adapted.append(key)
+        else:
+            report.mismatched.append((key, tuple(tensor.shape), tuple(targets[key].shape)))
+    mismatched = {key for key, _, _ in report.mismatched}
+    report.missing = [
+        key for key in targets if key not in to_load and key not in mismatched and not key.endswith("num_batches_tracked")
+    ]
+
+    offered = sum(1 for key in best.state if not key.endswith("num_batches_tracked"))
+    fitting = sum(1 for key in to_load if not key.endswith("num_batches_tracked"))
+    if fitting == 0 or fitting < MIN_FITTING_FRACTION * offered:
+        raise CheckpointError(
+            f"{origin} does not fit {type(model).__name__}: {fitting} of its {offered} tensors match "
+            f"by name and shape; it looks like a different architecture.\n{report}"
+        )
+    if strict and not report.complete:
+        raise CheckpointError(f"{origin} does not load strictly into {type(model).__name__}:\n{report}")
+    model.load_state_dict(to_load, strict=False)
+    logger.log(logging.INFO if report.complete else logging.WARNING, "%s", report)
+    return report
