@@ -32,6 +32,8 @@ class Backbone(nn.Module):
 
     stem_conv = ""
     classifier_name = ""
+    #: Further modules that belong to the classification head (InceptionV3's ``AuxLogits``).
+    extra_head_modules = ()
     feature_channels = ()
     num_features = 0
 
@@ -55,6 +57,12 @@ class Backbone(nn.Module):
         classifier = self.make_classifier(num_classes) if num_classes else nn.Identity()
         parent, _, leaf = self.classifier_name.rpartition(".")
         setattr(self.get_submodule(parent), leaf, classifier)
+
+    def head_prefixes(self) -> tuple[str, ...]:
+        """State-dict key prefixes of the classification head, under radtl's and torchvision's names."""
+        renames = self.torchvision_module_names()
+        modules = (self.classifier_name, *self.extra_head_modules)
+        return tuple(sorted({f"{name}." for module in modules for name in (module, renames.get(module, module))}))
 
     def torchvision_module_names(self) -> dict[str, str]:
         """Module paths that differ from torchvision's, mapped to torchvision's (empty: identical)."""

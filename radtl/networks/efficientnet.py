@@ -68,7 +68,7 @@ class EfficientNet(EfficientNetBN, Backbone):
         layer_strides = [2] + [args.stride for args in self._blocks_args] + [1]
         layer_channels = [self._bn0.num_features] + [stack[-1].out_channels for stack in stacks]
         layer_channels.append(self.num_features)
-        self.pyramid_layers: list[int] = pyramid_ends(layer_strides)
+        self.pyramid_layers = pyramid_ends(layer_strides)
         self.feature_channels = tuple(layer_channels[i] for i in self.pyramid_layers)
         if num_classes == 0:
             self.reset_classifier(0)

@@ -4,7 +4,7 @@ MONAI has no Inception. The modules carry torchvision's names (``Conv2d_1a_3x3``
 to ``Mixed_7c``, ``AuxLogits``, ``fc``; each convolution a ``conv`` + ``bn`` pair with batch-norm
 eps 1e-3), so torchvision and RadiologyNET checkpoints load unchanged. The study fed it 299x299
 images; the stem's unpadded convolutions make its pyramid maps slightly smaller than
-``299 / stride`` (149, 71, 35, 17, 8).
+``299 / stride`` (147, 71, 35, 17, 8).
 
 ``forward`` returns the main logits only, in training too, so the model scripts to one output
 type; :meth:`InceptionV3.forward_with_aux` also returns the auxiliary classifier's logits
@@ -173,6 +173,7 @@ class InceptionV3(Backbone):
 
     stem_conv = "Conv2d_1a_3x3.conv.weight"
     classifier_name = "fc"
+    extra_head_modules = ("AuxLogits",)
 
     def __init__(
         self,
@@ -188,6 +189,9 @@ class InceptionV3(Backbone):
         if transform_input and in_channels != 3:
             raise ValueError("transform_input converts ImageNet RGB normalisation and needs in_channels=3")
         self.transform_input = transform_input
+        # x * std / 0.5 + (mean - 0.5) / 0.5 per channel; not in the state dict (torchvision has no such tensors)
+        self.register_buffer("input_scale", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) / 0.5, persistent=False)
+        self.register_buffer("input_shift", (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) - 0.5) / 0.5, persistent=False)
         self.Conv2d_1a_3x3 = BasicConv2d(in_channels, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -229,12 +233,7 @@ class InceptionV3(Backbone):
                 nn.init.zeros_(module.bias)
 
     def _normalise_input(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.transform_input:
-            return x
-        channels = [
-            x[:, c : c + 1] * (IMAGENET_STD[c] / 0.5) + (IMAGENET_MEAN[c] - 0.5) / 0.5 for c in range(3)
-        ]
-        return torch.cat(channels, 1)
+        return x * self.input_scale + self.input_shift if self.transform_input else x
 
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self._normalise_input(x)

@@ -161,7 +161,7 @@ class MobileNetV3(SequentialBackbone):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = self.make_classifier(num_classes) if num_classes else nn.Identity()
 
-        self.pyramid_layers: list[int] = pyramid_ends([2] + [row.stride for row in rows] + [1])
+        self.pyramid_layers = pyramid_ends([2] + [row.stride for row in rows] + [1])
         widths = [16] + [row.out for row in rows] + [self.num_features]
         self.feature_channels = tuple(widths[i] for i in self.pyramid_layers)
         self._initialize()

@@ -53,8 +53,6 @@ PREFIX_REWRITES = (
     ("encoder.", ""),
     ("backbone.", ""),
 )
-#: Fewer of a checkpoint's tensors than this fraction fitting the model means a different architecture.
-MIN_FITTING_FRACTION = 0.5
 
 
 class CheckpointSource(str, Enum):
@@ -212,7 +210,8 @@ def adapt_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor
     For one channel the weights are summed over ``c``: a grey image through the summed kernel
     gives exactly what the original kernel gives on the grey image copied to ``c`` channels, the
     copy the study made. Otherwise channels are repeated cyclically and scaled by
-    ``c / in_channels``, so a constant image still gives the same response.
+    ``c / in_channels`` to keep the activations' scale (exactly, for a constant image, when
+    ``in_channels`` is a multiple of ``c``).
     """
     if in_channels == 1:
         return weight.sum(dim=1, keepdim=True)
@@ -234,34 +233,43 @@ def to_torchvision_layout(model: Backbone, state: Union[StateDict, None] = None)
 
 @dataclass
 class _Naming:
+    """One reading of a checkpoint's keys in the model's namespace."""
+
     description: str
     layout: str
+    target: str  # the backbone prefix the checkpoint is read into ("" for the model itself)
     state: StateDict
+    rewritten: set[str]  # keys that came through the prefix rewrite (all keys when there is none)
 
 
 def _namings(state: StateDict, model: nn.Module, layouts: tuple[str, ...]) -> list[_Naming]:
     """Every reading of ``state``'s keys worth scoring, most natural first."""
     targets = backbones(model)
     inverse_maps = {
-        prefix: {theirs: prefix + ours for ours, theirs in backbone.torchvision_key_map().items()}
+        prefix: {theirs: ours for ours, theirs in backbone.torchvision_key_map().items()}
         for prefix, backbone in targets.items()
     }
-    radtl_prefixes = ["", *(prefix for prefix in targets if prefix)]
     readings = []
     for old, new in PREFIX_REWRITES:
-        if old and not any(key.startswith(old) for key in state):
+        carriers = {key for key in state if key.startswith(old)}
+        if old and not carriers:
             continue
-        rewritten = {(new + key[len(old) :] if old and key.startswith(old) else key): v for key, v in state.items()}
+        rewritten = {(new + key[len(old) :] if key in carriers else key): key for key in state}
         rewrite = f"'{old}' read as '{new}'" if new else (f"'{old}' prefix removed" if old else "names as stored")
         for layout in layouts:
-            for prefix in radtl_prefixes if layout == "radtl" else targets:
-                if layout == "radtl":
-                    mapping = {key: prefix + key for key in rewritten}
-                else:
-                    mapping = {key: inverse_maps[prefix].get(key, key) for key in rewritten}
+            for prefix in ["", *(p for p in targets if p)] if layout == "radtl" else targets:
+                inverse = inverse_maps[prefix] if layout == "torchvision" else {}
+                renamed = {prefix + inverse.get(key, key): original for key, original in rewritten.items()}
                 where = f", into '{prefix}'" if prefix else ""
-                renamed = {mapping[key]: value for key, value in rewritten.items()}
-                readings.append(_Naming(f"{layout} layout, {rewrite}{where}", layout, renamed))
+                readings.append(
+                    _Naming(
+                        description=f"{layout} layout, {rewrite}{where}",
+                        layout=layout,
+                        target=prefix,
+                        state={key: state[original] for key, original in renamed.items()},
+                        rewritten={key for key, original in renamed.items() if original in carriers},
+                    )
+                )
     return readings
 
 
@@ -273,6 +281,61 @@ def _fits(tensor: torch.Tensor, target: torch.Tensor, adaptable: bool) -> bool:
     )
 
 
+def _match(naming: _Naming, targets: StateDict, stems: set[str], report: TransferReport) -> StateDict:
+    """Sort every key into the report and return the tensors to load."""
+    to_load: StateDict = {}
+    for key, tensor in naming.state.items():
+        if key.endswith("num_batches_tracked") and key not in targets:
+            continue
+        if key not in targets:
+            report.unexpected.append(key)
+        elif tensor.shape == targets[key].shape:
+            to_load[key] = tensor
+            report.loaded.append(key)
+        elif _fits(tensor, targets[key], key in stems):
+            to_load[key] = adapt_input_channels(tensor, targets[key].shape[1])
+            report.adapted.append(key)
+        else:
+            report.mismatched.append((key, tuple(tensor.shape), tuple(targets[key].shape)))
+    mismatched = {key for key, _, _ in report.mismatched}
+    report.missing = [
+        key for key in targets if key not in to_load and key not in mismatched and not key.endswith("num_batches_tracked")
+    ]
+    return to_load
+
+
+def _check_fit(naming: _Naming, model: nn.Module, report: TransferReport, to_load: StateDict) -> None:
+    """Refuse a checkpoint of another architecture instead of half-loading it.
+
+    When the checkpoint is read into a backbone, all of it but the classification head must fit
+    the backbone, and fill all of the backbone but its head: the head is the only part a
+    transfer replaces. Into other models (a plain U-Net), at least one tensor must fit.
+    """
+    name = type(model).__name__
+    if not to_load:
+        raise CheckpointError(f"{report.origin} does not fit {name}: no tensor matches by name and shape; "
+                              f"it looks like a different architecture.\n{report}")
+    backbone = backbones(model).get(naming.target)
+    if backbone is None:
+        return
+    head = backbone.head_prefixes()
+    in_head = tuple(naming.target + prefix for prefix in head)
+    unplaced = [key for key in report.unexpected if key in naming.rewritten and not key.startswith(in_head)]
+    unplaced += [key for key, _, _ in report.mismatched if not key.startswith(in_head)]
+    empty = [
+        naming.target + key
+        for key in backbone.state_dict()
+        if naming.target + key not in to_load and not key.endswith("num_batches_tracked") and not key.startswith(head)
+    ]
+    if unplaced or empty:
+        problems = [f"{len(unplaced)} of its tensors have no place in the model ({_preview(unplaced)})"] if unplaced else []
+        if empty:
+            problems.append(f"{len(empty)} tensors of {type(backbone).__name__} stay unloaded ({_preview(empty)})")
+        raise CheckpointError(
+            f"{report.origin} does not fit {name}: {'; '.join(problems)}; it looks like a different architecture."
+        )
+
+
 def load_pretrained(
     model: nn.Module,
     path_or_state: Union[str, Path, Mapping],
@@ -281,6 +344,11 @@ def load_pretrained(
     allow_pickle: bool = False,
 ) -> TransferReport:
     """Load a pretrained checkpoint into ``model`` by name and shape, and report what happened.
+
+    Without ``strict``, a transfer may leave out exactly what transfers replace: the checkpoint's
+    classification head (a 36-class pretraining head for a 4-class task) and whatever the model
+    has beyond the backbone (a U-Net's decoder). Anything else that does not fit means another
+    architecture, and nothing is loaded.
 
     Args:
         model: a radtl network (a backbone, a U-Net with an ``encoder``, a regressor...).
@@ -293,8 +361,8 @@ def load_pretrained(
         The :class:`TransferReport`, also logged (as a warning when incomplete).
 
     Raises:
-        CheckpointError: unreadable file; no tensor fits; fewer than half the checkpoint's tensors
-            fit (a different architecture); with ``strict``, any incomplete transfer.
+        CheckpointError: unreadable file; a checkpoint of another architecture; with ``strict``,
+            any incomplete transfer. The model is left unchanged.
     """
     source = CheckpointSource(source)
     state, container = read_checkpoint(path_or_state, source, allow_pickle)
@@ -313,39 +381,16 @@ def load_pretrained(
     def score(naming: _Naming) -> int:
         return sum(k in targets and _fits(v, targets[k], k in stems) for k, v in naming.state.items())
 
-    namings = _namings(state, model, layouts)
-    best = max(namings, key=score)  # max keeps the first, most natural, of equal scores
-    detected = CheckpointSource.RADIOLOGYNET if container == "model_state" else None
-    if source is CheckpointSource.AUTO:
-        detected = detected or (CheckpointSource.TORCHVISION if best.layout == "torchvision" else CheckpointSource.RADTL)
-    report = TransferReport(origin, (detected or source).value, best.description)
-
-    to_load: StateDict = {}
-    for key, tensor in best.state.items():
-        if key.endswith("num_batches_tracked") and key not in targets:
-            continue
-        if key not in targets:
-            report.unexpected.append(key)
-        elif tensor.shape == targets[key].shape:
-            to_load[key] = tensor
-            report.loaded.append(key)
-        elif _fits(tensor, targets[key], key in stems):
-            to_load[key] = adapt_input_channels(tensor, targets[key].shape[1])
-            report.adapted.append(key)
-        else:
-            report.mismatched.append((key, tuple(tensor.shape), tuple(targets[key].shape)))
-    mismatched = {key for key, _, _ in report.mismatched}
-    report.missing = [
-        key for key in targets if key not in to_load and key not in mismatched and not key.endswith("num_batches_tracked")
-    ]
-
-    offered = sum(1 for key in best.state if not key.endswith("num_batches_tracked"))
-    fitting = sum(1 for key in to_load if not key.endswith("num_batches_tracked"))
-    if fitting == 0 or fitting < MIN_FITTING_FRACTION * offered:
-        raise CheckpointError(
-            f"{origin} does not fit {type(model).__name__}: {fitting} of its {offered} tensors match "
-            f"by name and shape; it looks like a different architecture.\n{report}"
-        )
+    best = max(_namings(state, model, layouts), key=score)  # max keeps the first, most natural, of equal scores
+    if container == "model_state":
+        detected = CheckpointSource.RADIOLOGYNET
+    elif source is CheckpointSource.AUTO:
+        detected = CheckpointSource.TORCHVISION if best.layout == "torchvision" else CheckpointSource.RADTL
+    else:
+        detected = source
+    report = TransferReport(origin, detected.value, best.description)
+    to_load = _match(best, targets, stems, report)
+    _check_fit(best, model, report, to_load)
     if strict and not report.complete:
         raise CheckpointError(f"{origin} does not load strictly into {type(model).__name__}:\n{report}")
     model.load_state_dict(to_load, strict=False)

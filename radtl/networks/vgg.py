@@ -46,7 +46,7 @@ class VGG16(SequentialBackbone):
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.num_features = channels * 7 * 7
         self.classifier = self.make_classifier(num_classes) if num_classes else nn.Identity()
-        self.pyramid_layers: list[int] = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
+        self.pyramid_layers = [i for i, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2d)]
         self.feature_channels = (64, 128, 256, 512, 512)
         self._initialize()
 

@@ -69,7 +69,7 @@ class VisionTransformer(ViT, Backbone):
         self.patch_size = patch_size
         self.num_features = hidden
         self.feature_channels = (hidden,) * len(PYRAMID_STRIDES)
-        self.pyramid_blocks: list[int] = [round(depth * (i + 1) / len(PYRAMID_STRIDES)) - 1 for i in range(5)]
+        self.pyramid_blocks = [round(depth * (i + 1) / len(PYRAMID_STRIDES)) - 1 for i in range(5)]
         if num_classes == 0:
             self.reset_classifier(0)
 
