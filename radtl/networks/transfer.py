@@ -321,11 +321,15 @@ def _check_fit(naming: _Naming, model: nn.Module, report: TransferReport, to_loa
     head = backbone.head_prefixes()
     in_head = tuple(naming.target + prefix for prefix in head)
     unplaced = [key for key in report.unexpected if key in naming.rewritten and not key.startswith(in_head)]
-    unplaced += [key for key, _, _ in report.mismatched if not key.startswith(in_head)]
+    mismatched = [key for key, _, _ in report.mismatched if not key.startswith(in_head)]
+    unplaced += mismatched
     empty = [
         naming.target + key
         for key in backbone.state_dict()
-        if naming.target + key not in to_load and not key.endswith("num_batches_tracked") and not key.startswith(head)
+        if naming.target + key not in to_load
+        and naming.target + key not in mismatched
+        and not key.endswith("num_batches_tracked")
+        and not key.startswith(head)
     ]
     if unplaced or empty:
         problems = [f"{len(unplaced)} of its tensors have no place in the model ({_preview(unplaced)})"] if unplaced else []
@@ -371,7 +375,8 @@ def load_pretrained(
         CheckpointSource.RADTL: ("radtl",),
         CheckpointSource.TORCHVISION: ("torchvision",),
         CheckpointSource.RADIOLOGYNET: ("torchvision",),
-        CheckpointSource.AUTO: ("radtl", "torchvision"),
+        # RadiologyNET files hold torchvision names: try those first, they win ties.
+        CheckpointSource.AUTO: ("torchvision", "radtl") if container == "model_state" else ("radtl", "torchvision"),
     }[source]
     if "torchvision" in layouts and not backbones(model) and source is not CheckpointSource.AUTO:
         raise CheckpointError(f"{origin}: {type(model).__name__} has no backbone with a torchvision layout")
