@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Training-step throughput of radtl's backbones: forward + backward + SGD step, in images/s.
 
 For every backbone of ``radtl.networks`` (``--models``) the script
@@ -191,7 +190,6 @@ def measure(result: Result, device: torch.device, channels_last: bool, bf16: boo
     result.images_per_s = result.batch * result.iters / elapsed
     if device.type == "cuda":
         result.peak_memory_mib = torch.cuda.max_memory_allocated(device) / 2**20
-    del step, model, optimizer, images, labels  # run_one then collects them (and empties the CUDA cache)
 
 
 def free_memory(device: torch.device) -> None:
@@ -261,10 +259,15 @@ def machine_info(device: torch.device) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="where to train (default cuda if available, else cpu)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where to train (default cuda if available, else cpu)",
+    )
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 8 on CPU, 64 on CUDA)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the timed ones (default 2)")
     parser.add_argument("--iters", type=int, default=None, help="timed steps (default 5 on CPU, 20 on CUDA)")
@@ -272,11 +275,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU; default torch's)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last model and input")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast around forward and loss")
-    parser.add_argument("--matrix", action="store_true",
-                        help="CUDA: fp32, channels_last, bf16 and channels_last+bf16 for each model, with the "
-                             "ratio to fp32; CPU: fp32 only")
-    parser.add_argument("--study-sizes", action="store_true",
-                        help="inception_v3 at 299x299 and efficientnet_b3 at 300x300 (default: 224 for all)")
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="CUDA: fp32, channels_last, bf16 and channels_last+bf16 for each model, with the "
+        "ratio to fp32; CPU: fp32 only",
+    )
+    parser.add_argument(
+        "--study-sizes",
+        action="store_true",
+        help="inception_v3 at 299x299 and efficientnet_b3 at 300x300 (default: 224 for all)",
+    )
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the raw results here")
     args = parser.parse_args(argv)
 
@@ -305,12 +314,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     info = machine_info(device)
     print(f"# radtl network training throughput  ({info['date']})")
-    print(f"python {info['python']}, torch {info['torch']}; {info['cpu_count']} CPU(s): {info['cpu']}; "
-          f"torch threads {info['torch_threads']}")
+    print(
+        f"python {info['python']}, torch {info['torch']}; {info['cpu_count']} CPU(s): {info['cpu']}; "
+        f"torch threads {info['torch_threads']}"
+    )
     print(f"device: {info['device']}; load average {info['load_average_start']}")
     if cuda:
-        print(f"CUDA {info['cuda']}, cuDNN {info['cudnn']}; cudnn.benchmark={info['cudnn_benchmark']}, "
-              f"TF32 matmul={info['tf32_matmul']}, TF32 cuDNN={info['tf32_cudnn']}")
+        print(
+            f"CUDA {info['cuda']}, cuDNN {info['cudnn']}; cudnn.benchmark={info['cudnn_benchmark']}, "
+            f"TF32 matmul={info['tf32_matmul']}, TF32 cuDNN={info['tf32_cudnn']}"
+        )
     print(f"batch {batch}, {args.warmup} warm-up + {iters} timed steps; configurations: {', '.join(configs)}\n")
 
     results: list[Result] = []
@@ -328,25 +341,36 @@ def main(argv: list[str] | None = None) -> int:
                 if fp32_rate and result.images_per_s:
                     result.ratio_vs_fp32 = result.images_per_s / fp32_rate
             results.append(result)
-            print(f"  {name} {size}x{size} {config}: {_fmt_rate(result)} images/s "
-                  f"({time.perf_counter() - t0:.1f} s with build and warm-up)", flush=True)
+            print(
+                f"  {name} {size}x{size} {config}: {_fmt_rate(result)} images/s "
+                f"({time.perf_counter() - t0:.1f} s with build and warm-up)",
+                flush=True,
+            )
 
     info["load_average_end"] = _load_average()
-    print(f"\nload average at the end {info['load_average_end']} (on a shared machine, another busy process "
-          f"slows every rate; --threads 1 suffers least)")
+    print(
+        f"\nload average at the end {info['load_average_end']} (on a shared machine, another busy process "
+        f"slows every rate; --threads 1 suffers least)"
+    )
     print("\n## markdown\n")
-    print(f"Measured {info['date']} on {info['device']}; {info['cpu_count']} CPU(s): {info['cpu']}; "
-          f"torch {info['torch']}, {info['torch_threads']} thread(s). Training step (forward, cross-entropy, "
-          f"backward, SGD) on synthetic data; {args.warmup} warm-up + {iters} timed steps.\n")
+    print(
+        f"Measured {info['date']} on {info['device']}; {info['cpu_count']} CPU(s): {info['cpu']}; "
+        f"torch {info['torch']}, {info['torch_threads']} thread(s). Training step (forward, cross-entropy, "
+        f"backward, SGD) on synthetic data; {args.warmup} warm-up + {iters} timed steps.\n"
+    )
     print_table(results)
     failed = sum(r.error is not None for r in results)
     if failed:
         print(f"\n{failed} of {len(results)} measurement(s) failed.")
 
     if args.json:
-        payload = {"machine": info, "arguments": {k: str(v) if isinstance(v, Path) else v
-                                                  for k, v in vars(args).items()},
-                   "batch": batch, "iters": iters, "results": [asdict(r) for r in results]}
+        payload = {
+            "machine": info,
+            "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "batch": batch,
+            "iters": iters,
+            "results": [asdict(r) for r in results],
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nraw results: {args.json}")

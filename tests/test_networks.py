@@ -1,5 +1,6 @@
 """radtl.networks: every architecture of the study, built without torchvision, loading every checkpoint kind."""
 
+import json
 import tarfile
 
 import pytest
@@ -393,3 +394,74 @@ def test_radiologynet_source_needs_model_state(tmp_path):
     torch.save(create("resnet18").state_dict(), path)
     with pytest.raises(CheckpointError, match="expected a RadiologyNET checkpoint.*'model_state'"):
         load_pretrained(create("resnet18"), path, source="radiologynet")
+
+
+# --- In MONAI bundles ----------------------------------------------------------------------------
+
+
+def write_bundle(directory, network_def: dict, channels_in: int, channels_out: int, spatial: list) -> tuple:
+    meta = {
+        "version": "0.1.0",
+        "network_data_format": {
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "magnitude",
+                    "num_channels": channels_in,
+                    "spatial_shape": spatial,
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "is_patch_data": False,
+                    "channel_def": {"0": "image"},
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "segmentation",
+                    "num_channels": channels_out,
+                    "spatial_shape": spatial,
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "is_patch_data": False,
+                    "channel_def": {"0": "output"},
+                }
+            },
+        },
+    }
+    meta_file, config_file = directory / "metadata.json", directory / "inference.json"
+    meta_file.write_text(json.dumps(meta))
+    config_file.write_text(json.dumps({"network_def": network_def}))
+    return str(meta_file), str(config_file)
+
+
+@pytest.mark.parametrize(
+    ("network_def", "channels_in", "channels_out", "spatial"),
+    [
+        (
+            {"_target_": "radtl.networks.create", "name": "densenet121", "in_channels": 1, "num_classes": 4},
+            1,
+            4,
+            [64, 64],
+        ),
+        ({"_target_": "radtl.networks.create", "name": "unet_resnet50", "out_channels": 1}, 3, 1, ["32*n", "32*n"]),
+    ],
+    ids=["densenet121", "unet_resnet50"],
+)
+def test_bundle_verifies_network_and_exports_torchscript(network_def, channels_in, channels_out, spatial, tmp_path):
+    from monai.bundle import ckpt_export, verify_net_in_out
+
+    meta_file, config_file = write_bundle(tmp_path, network_def, channels_in, channels_out, spatial)
+    verify_net_in_out(net_id="network_def", meta_file=meta_file, config_file=config_file, device="cpu", n=2)
+    model = create(**{k: v for k, v in network_def.items() if k != "_target_"})
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(tmp_path / "model.ts"),
+        ckpt_file=str(tmp_path / "model.pt"),
+        meta_file=meta_file,
+        config_file=config_file,
+    )
+    image = torch.rand(1, channels_in, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(tmp_path / "model.ts"))(image), model.eval()(image))

@@ -31,8 +31,9 @@ from radtl.networks.vgg import VGG16
 from radtl.networks.vit import VisionTransformer
 
 __all__ = [
-    "PYRAMID_STRIDES",
     "NETWORKS",
+    "PYRAMID_STRIDES",
+    "VGG16",
     "Backbone",
     "BoneAgeRegressor",
     "CheckpointError",
@@ -46,7 +47,6 @@ __all__ = [
     "SequentialBackbone",
     "TransferReport",
     "UNet",
-    "VGG16",
     "VisionTransformer",
     "adapt_input_channels",
     "available",

@@ -1,6 +1,5 @@
 """Task models built on a backbone: the RSNA bone-age regressor with the patient's sex."""
 
-from typing import Union
 
 import torch
 from torch import nn
@@ -32,7 +31,7 @@ class BoneAgeRegressor(nn.Module):
 
     def __init__(
         self,
-        backbone: Union[str, Backbone] = "inception_v3",
+        backbone: str | Backbone = "inception_v3",
         in_channels: int = 3,
         sex_features: int = 128,
         hidden_features: int = 1000,

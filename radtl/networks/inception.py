@@ -11,7 +11,6 @@ type; :meth:`InceptionV3.forward_with_aux` also returns the auxiliary classifier
 (section 4 of the paper) for a training loss that uses them.
 """
 
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -191,7 +190,9 @@ class InceptionV3(Backbone):
         self.transform_input = transform_input
         # x * std / 0.5 + (mean - 0.5) / 0.5 per channel; not in the state dict (torchvision has no such tensors)
         self.register_buffer("input_scale", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) / 0.5, persistent=False)
-        self.register_buffer("input_shift", (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) - 0.5) / 0.5, persistent=False)
+        self.register_buffer(
+            "input_shift", (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) - 0.5) / 0.5, persistent=False
+        )
         self.Conv2d_1a_3x3 = BasicConv2d(in_channels, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, 3)
         self.Conv2d_2b_3x3 = BasicConv2d(32, 64, 3, padding=1)
@@ -207,7 +208,7 @@ class InceptionV3(Backbone):
         self.Mixed_6c = InceptionC(768, channels_7x7=160)
         self.Mixed_6d = InceptionC(768, channels_7x7=160)
         self.Mixed_6e = InceptionC(768, channels_7x7=192)
-        self.AuxLogits: Optional[InceptionAux] = InceptionAux(768, num_classes) if aux_logits and num_classes else None
+        self.AuxLogits: InceptionAux | None = InceptionAux(768, num_classes) if aux_logits and num_classes else None
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
@@ -250,7 +251,7 @@ class InceptionV3(Backbone):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))
 
-    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Main and auxiliary logits; the auxiliary ones are None when the model has no AuxLogits."""
         maps = self.feature_maps(x)
         logits = self.fc(self.dropout(torch.flatten(self.avgpool(maps[-1]), 1)))

@@ -85,7 +85,9 @@ class ConvNormActivation(nn.Sequential):
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, groups=1, activation=nn.ReLU):
         layers = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False
+            ),
             nn.BatchNorm2d(out_channels, **BATCH_NORM),
         ]
         if activation is not None:
@@ -117,9 +119,7 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if row.expanded != in_channels:
             layers.append(ConvNormActivation(in_channels, row.expanded, 1, activation=activation))
-        layers.append(
-            ConvNormActivation(row.expanded, row.expanded, row.kernel, row.stride, row.expanded, activation)
-        )
+        layers.append(ConvNormActivation(row.expanded, row.expanded, row.kernel, row.stride, row.expanded, activation))
         if row.squeeze_excite:
             layers.append(SqueezeExcitation(row.expanded, make_divisible(row.expanded // 4)))
         layers.append(ConvNormActivation(row.expanded, row.out, 1, activation=None))
@@ -145,7 +145,9 @@ class MobileNetV3(SequentialBackbone):
     stem_conv = "features.0.0.weight"
     classifier_name = "classifier"
 
-    def __init__(self, variant: str, in_channels: int = 3, num_classes: int = 1000, spatial_dims: int = 2, dropout: float = 0.2):
+    def __init__(
+        self, variant: str, in_channels: int = 3, num_classes: int = 1000, spatial_dims: int = 2, dropout: float = 0.2
+    ):
         super().__init__()
         require_2d(type(self).__name__, spatial_dims)
         rows, self.hidden_features = MOBILENET_V3_CONFIGS[variant]

@@ -8,7 +8,7 @@ Each module of :mod:`radtl.networks` registers its architectures when the packag
 :func:`register` adds a user's own.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Union
 
 import torch
 from torch import nn
@@ -117,8 +116,8 @@ def _preview(items: list[str], count: int = 4) -> str:
 
 
 def read_checkpoint(
-    path_or_state: Union[str, Path, Mapping],
-    source: Union[str, CheckpointSource] = CheckpointSource.AUTO,
+    path_or_state: str | Path | Mapping,
+    source: str | CheckpointSource = CheckpointSource.AUTO,
     allow_pickle: bool = False,
 ) -> tuple[StateDict, str]:
     """The state dict a checkpoint holds, and the container key it was found under (or "").
@@ -182,8 +181,10 @@ def _tar_member(path: Path) -> io.BytesIO:
 
 
 def _is_state_dict(candidate: object) -> bool:
-    return isinstance(candidate, Mapping) and bool(candidate) and all(
-        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in candidate.items()
+    return (
+        isinstance(candidate, Mapping)
+        and bool(candidate)
+        and all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in candidate.items())
     )
 
 
@@ -221,10 +222,12 @@ def adapt_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor
 
 def backbones(model: nn.Module) -> dict[str, Backbone]:
     """Every :class:`Backbone` in ``model`` by state-dict prefix (``""`` for the model itself)."""
-    return {f"{name}." if name else "": module for name, module in model.named_modules() if isinstance(module, Backbone)}
+    return {
+        f"{name}." if name else "": module for name, module in model.named_modules() if isinstance(module, Backbone)
+    }
 
 
-def to_torchvision_layout(model: Backbone, state: Union[StateDict, None] = None) -> StateDict:
+def to_torchvision_layout(model: Backbone, state: StateDict | None = None) -> StateDict:
     """``model``'s state dict (or ``state``, in radtl's names) under torchvision's names."""
     key_map = model.torchvision_key_map()
     state = model.state_dict() if state is None else state
@@ -276,8 +279,11 @@ def _namings(state: StateDict, model: nn.Module, layouts: tuple[str, ...]) -> li
 def _fits(tensor: torch.Tensor, target: torch.Tensor, adaptable: bool) -> bool:
     if tensor.shape == target.shape:
         return True
-    return adaptable and tensor.dim() == target.dim() and tensor.shape[0] == target.shape[0] and (
-        tensor.shape[2:] == target.shape[2:]
+    return (
+        adaptable
+        and tensor.dim() == target.dim()
+        and tensor.shape[0] == target.shape[0]
+        and (tensor.shape[2:] == target.shape[2:])
     )
 
 
@@ -299,7 +305,9 @@ def _match(naming: _Naming, targets: StateDict, stems: set[str], report: Transfe
             report.mismatched.append((key, tuple(tensor.shape), tuple(targets[key].shape)))
     mismatched = {key for key, _, _ in report.mismatched}
     report.missing = [
-        key for key in targets if key not in to_load and key not in mismatched and not key.endswith("num_batches_tracked")
+        key
+        for key in targets
+        if key not in to_load and key not in mismatched and not key.endswith("num_batches_tracked")
     ]
     return to_load
 
@@ -313,8 +321,10 @@ def _check_fit(naming: _Naming, model: nn.Module, report: TransferReport, to_loa
     """
     name = type(model).__name__
     if not to_load:
-        raise CheckpointError(f"{report.origin} does not fit {name}: no tensor matches by name and shape; "
-                              f"it looks like a different architecture.\n{report}")
+        raise CheckpointError(
+            f"{report.origin} does not fit {name}: no tensor matches by name and shape; "
+            f"it looks like a different architecture.\n{report}"
+        )
     backbone = backbones(model).get(naming.target)
     if backbone is None:
         return
@@ -332,7 +342,9 @@ def _check_fit(naming: _Naming, model: nn.Module, report: TransferReport, to_loa
         and not key.startswith(head)
     ]
     if unplaced or empty:
-        problems = [f"{len(unplaced)} of its tensors have no place in the model ({_preview(unplaced)})"] if unplaced else []
+        problems = (
+            [f"{len(unplaced)} of its tensors have no place in the model ({_preview(unplaced)})"] if unplaced else []
+        )
         if empty:
             problems.append(f"{len(empty)} tensors of {type(backbone).__name__} stay unloaded ({_preview(empty)})")
         raise CheckpointError(
@@ -342,8 +354,8 @@ def _check_fit(naming: _Naming, model: nn.Module, report: TransferReport, to_loa
 
 def load_pretrained(
     model: nn.Module,
-    path_or_state: Union[str, Path, Mapping],
-    source: Union[str, CheckpointSource] = CheckpointSource.AUTO,
+    path_or_state: str | Path | Mapping,
+    source: str | CheckpointSource = CheckpointSource.AUTO,
     strict: bool = False,
     allow_pickle: bool = False,
 ) -> TransferReport:

@@ -7,8 +7,8 @@ tasks and wiring"). :class:`EncoderUNet` holds the backbone itself under ``encod
 encoder's tensors are a classification checkpoint's tensors under the ``encoder.`` prefix.
 """
 
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,7 @@ class EncoderUNet(nn.Module):
 
     def __init__(
         self,
-        encoder: Union[str, Backbone] = "resnet50",
+        encoder: str | Backbone = "resnet50",
         in_channels: int = 3,
         out_channels: int = 1,
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
@@ -91,7 +91,9 @@ class EncoderUNet(nn.Module):
             raise ValueError(f"decoder_channels needs five widths (strides 16 to 1), got {tuple(decoder_channels)}")
         self.encoder = encoder
         pyramid = encoder.feature_channels
-        self.bridge = nn.Sequential(ConvNormReLU(pyramid[-1], bridge_channels), ConvNormReLU(bridge_channels, bridge_channels))
+        self.bridge = nn.Sequential(
+            ConvNormReLU(pyramid[-1], bridge_channels), ConvNormReLU(bridge_channels, bridge_channels)
+        )
         skip_channels = [pyramid[3], pyramid[2], pyramid[1], pyramid[0], in_channels]
         widths = [bridge_channels, *decoder_channels]
         self.up_blocks = nn.ModuleList(
@@ -127,7 +129,9 @@ class UNet(BasicUNet):
         spatial_dims: int = 2,
         features: Sequence[int] = (64, 128, 256, 512, 1024, 64),
     ):
-        super().__init__(spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, features=features)
+        super().__init__(
+            spatial_dims=spatial_dims, in_channels=in_channels, out_channels=out_channels, features=features
+        )
 
 
 register("unet", UNet)

@@ -5,7 +5,6 @@ convolutions at 0, 2, 5, 7, ...), and ``classifier`` is Linear-ReLU-Dropout twic
 output layer at ``classifier.6``, so torchvision and RadiologyNET checkpoints load unchanged.
 """
 
-import torch
 from torch import nn
 
 from radtl.networks.backbone import SequentialBackbone, require_2d
