@@ -1,16 +1,21 @@
 """The ``radtl`` command line: a thin ``fire`` layer over the library.
 
-    radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
+radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
+radtl networks
+radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|radtl] [--strict]
+                    [--in_channels 3] [--num_classes 1000] [--out_channels ...]
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import fire
 
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
+from radtl.networks import CheckpointError, available, create, load_pretrained
 
 
 class RadtlCLI:
@@ -56,10 +61,36 @@ class RadtlCLI:
             min_value_fraction=min_value_fraction,
             min_aspect=min_aspect,
         )
-        summary = convert_tree(src, out, settings, workers=workers, scheduler=scheduler,
-                               retry_errors=retry_errors, progress=progress)
+        summary = convert_tree(
+            src, out, settings, workers=workers, scheduler=scheduler, retry_errors=retry_errors, progress=progress
+        )
         print(summary)
         print(f"manifest: {out}/manifest.csv")
+
+    def networks(self) -> None:
+        """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""
+        print("\n".join(available()))
+
+    def check_weights(
+        self, network: str, checkpoint: str, source: str = "auto", strict: bool = False, **network_kwargs
+    ):
+        """Load CHECKPOINT into a fresh NETWORK and print what fits, before any training.
+
+        Args:
+            network: a registered name (``radtl networks``).
+            checkpoint: a .pth/.pt file, a RadiologyNET .tar.gz release, or a URL.
+            source: auto, radiologynet, torchvision or radtl.
+            strict: fail on any missing, unexpected or shape-mismatched tensor.
+            network_kwargs: arguments for the network, e.g. --in_channels 1 --num_classes 4.
+        """
+        model = create(network, **network_kwargs)
+        logging.getLogger("radtl.networks").setLevel(logging.ERROR)  # the report is printed below, not logged twice
+        try:
+            report = load_pretrained(model, checkpoint, source=source, strict=strict)
+        except CheckpointError as error:
+            print(error, file=sys.stderr)
+            raise SystemExit(2) from error
+        print(report)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -396,6 +396,31 @@ def test_radiologynet_source_needs_model_state(tmp_path):
         load_pretrained(create("resnet18"), path, source="radiologynet")
 
 
+# --- Command line ------------------------------------------------------------------------------
+
+
+def test_check_weights_prints_the_report_of_a_dry_run(tmp_path, capsys):
+    from radtl.cli import main
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(to_torchvision_layout(create("resnet18")), path)
+    main(["check-weights", "resnet18", str(path), "--in_channels", "1", "--num_classes", "2"])
+    printed = capsys.readouterr().out
+    assert "loaded 119 tensors, 1 with adapted input channels" in printed
+    assert "fc.weight [1000, 512] vs model [2, 512]" in printed
+
+
+def test_check_weights_exits_2_on_another_architecture(tmp_path, capsys):
+    from radtl.cli import main
+
+    path = tmp_path / "resnet18.pth"
+    torch.save(to_torchvision_layout(create("resnet18")), path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check-weights", "resnet50", str(path)])
+    assert exit_info.value.code == 2
+    assert "does not fit ResNet" in capsys.readouterr().err
+
+
 # --- In MONAI bundles ----------------------------------------------------------------------------
 
 
