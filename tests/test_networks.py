@@ -385,7 +385,7 @@ def test_unet_checkpoint_gives_its_encoder_to_a_classifier():
     unet = create("unet_vgg16")
     classifier = create("vgg16", num_classes=2)
     report = load_pretrained(classifier, unet.state_dict())
-    assert report.naming == "radtl layout, 'encoder.' prefix removed"
+    assert report.naming == "torchvision/radtl layout, 'encoder.' prefix removed"
     assert_same_tensors(unet.encoder, classifier)
 
 

@@ -73,7 +73,8 @@ class TransferReport:
 
     Attributes:
         origin: the file, URL or ``"<state dict>"``.
-        source: the checkpoint source, as given or as detected.
+        source: the checkpoint source, as given or as detected (``"torchvision/radtl"`` when
+            detected for an architecture whose radtl names are torchvision's).
         naming: how keys were read: layout, prefix rewrite, target submodule.
         loaded: keys copied unchanged.
         adapted: first-convolution keys whose input channels were adapted (also loaded).
@@ -97,8 +98,9 @@ class TransferReport:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def __str__(self) -> str:
+        read_as = self.naming if self.naming.startswith(f"{self.source} layout") else f"{self.source}, {self.naming}"
         lines = [
-            f"{self.origin} ({self.source}, {self.naming}): loaded {len(self.loaded)} tensors"
+            f"{self.origin} ({read_as}): loaded {len(self.loaded)} tensors"
             + (f", {len(self.adapted)} with adapted input channels" if self.adapted else "")
         ]
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
@@ -239,7 +241,7 @@ class _Naming:
     """One reading of a checkpoint's keys in the model's namespace."""
 
     description: str
-    layout: str
+    layout: str  # "radtl", "torchvision", or "torchvision/radtl" where the two name alike
     target: str  # the backbone prefix the checkpoint is read into ("" for the model itself)
     state: StateDict
     rewritten: set[str]  # keys that came through the prefix rewrite (all keys when there is none)
@@ -261,13 +263,17 @@ def _namings(state: StateDict, model: nn.Module, layouts: tuple[str, ...]) -> li
         rewrite = f"'{old}' read as '{new}'" if new else (f"'{old}' prefix removed" if old else "names as stored")
         for layout in layouts:
             for prefix in ["", *(p for p in targets if p)] if layout == "radtl" else targets:
+                same_names = prefix in targets and not targets[prefix].torchvision_module_names()
+                if same_names and len(layouts) == 2 and layout != layouts[0]:
+                    continue  # the other layout's reading is this one
+                label = "torchvision/radtl" if same_names and len(layouts) == 2 else layout
                 inverse = inverse_maps[prefix] if layout == "torchvision" else {}
                 renamed = {prefix + inverse.get(key, key): original for key, original in rewritten.items()}
                 where = f", into '{prefix}'" if prefix else ""
                 readings.append(
                     _Naming(
-                        description=f"{layout} layout, {rewrite}{where}",
-                        layout=layout,
+                        description=f"{label} layout, {rewrite}{where}",
+                        layout=label,
                         target=prefix,
                         state={key: state[original] for key, original in renamed.items()},
                         rewritten={key for key, original in renamed.items() if original in carriers},
@@ -400,12 +406,11 @@ def load_pretrained(
 
     best = max(_namings(state, model, layouts), key=score)  # max keeps the first, most natural, of equal scores
     if container == "model_state":
-        detected = CheckpointSource.RADIOLOGYNET
-    elif source is CheckpointSource.AUTO:
-        detected = CheckpointSource.TORCHVISION if best.layout == "torchvision" else CheckpointSource.RADTL
+        detected = CheckpointSource.RADIOLOGYNET.value
     else:
-        detected = source
-    report = TransferReport(origin, detected.value, best.description)
+        # Under auto, the layout that fitted names the source ("torchvision/radtl" where they coincide).
+        detected = best.layout if source is CheckpointSource.AUTO else source.value
+    report = TransferReport(origin, detected, best.description)
     to_load = _match(best, targets, stems, report)
     _check_fit(best, model, report, to_load)
     if strict and not report.complete:
