@@ -14,6 +14,12 @@ through :func:`radtl.networks.load_pretrained` and compare outputs.
 Regenerate (only needed when torchvision changes an architecture) where torchvision imports::
 
     python tests/torchvision_reference.py
+
+Where no torchvision build matches the installed torch (CPU-only machines), the model
+definitions still import from the wheel's Python files: ``pip download torchvision --no-deps``,
+unzip the wheel into a folder, empty ``torchvision/_meta_registrations.py`` there (it registers
+kernels of the compiled extension, which the models do not use), and run the script with that
+folder on ``PYTHONPATH``. The committed file was made so, from torchvision 0.29.2 on torch 2.13.
 """
 
 from __future__ import annotations
