@@ -60,6 +60,8 @@ from radtl.dicom.convert import ConversionOptions, display_frames
 from radtl.dicom.export import ExportSettings, convert_tree
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
+
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 from radtl.png import encode_png
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -414,16 +416,6 @@ def same_images(first: Path, second: Path) -> tuple[int, int]:
 # ---------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _fresh(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
@@ -679,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"# radtl convert throughput  ({time.strftime('%Y-%m-%d %H:%M')})")
     print(f"python {platform.python_version()}, pydicom {pydicom.__version__}, numpy {np.__version__}, "
-          f"pillow {PIL.__version__}; {os.cpu_count()} CPU(s): {_cpu_model()}")
+          f"pillow {PIL.__version__}; {os.cpu_count()} CPU(s): {cpu_model()}")
     print(f"work folder: {work}{'' if args.keep else ' (temporary)'}")
     try:
         corpus = _fresh(work / "corpus")

@@ -61,24 +61,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 from torch import nn
 
-from radtl.networks import create
+from radtl.networks import STUDY_BACKBONES, create
 
-MODELS = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "densenet121",
-    "efficientnet_b3",
-    "efficientnet_b4",
-    "inception_v3",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "vgg16",
-    "vit_small",
-    "vit_base",
-)
+MODELS = (*STUDY_BACKBONES, "vit_small", "vit_base")
 DEFAULT_SIZE = 224
 STUDY_SIZES = {"inception_v3": 299, "efficientnet_b3": 300}
 NUM_CLASSES = 1000
@@ -110,20 +98,10 @@ class Result:
     ratio_vs_fp32: float | None = None  # --matrix only
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({_cpu_model()})"
+    return f"CPU ({cpu_model()})"
 
 
 def _synchronize(device: torch.device) -> None:
@@ -243,7 +221,7 @@ def machine_info(device: torch.device) -> dict[str, object]:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": _device_name(device),

@@ -6,6 +6,7 @@ import tarfile
 import pytest
 import torch
 
+from radtl.cli import main
 from radtl.networks import (
     PYRAMID_STRIDES,
     BoneAgeRegressor,
@@ -399,24 +400,23 @@ def test_radiologynet_source_needs_model_state(tmp_path):
 # --- Command line ------------------------------------------------------------------------------
 
 
-def test_check_weights_prints_the_report_of_a_dry_run(tmp_path, capsys):
-    from radtl.cli import main
-
+@pytest.fixture
+def resnet18_checkpoint(tmp_path):
     path = tmp_path / "resnet18.pth"
     torch.save(to_torchvision_layout(create("resnet18")), path)
-    main(["check-weights", "resnet18", str(path), "--in_channels", "1", "--num_classes", "2"])
+    return str(path)
+
+
+def test_check_weights_prints_the_report_of_a_dry_run(resnet18_checkpoint, capsys):
+    main(["check-weights", "resnet18", resnet18_checkpoint, "--in_channels", "1", "--num_classes", "2"])
     printed = capsys.readouterr().out
     assert "loaded 119 tensors, 1 with adapted input channels" in printed
     assert "fc.weight [1000, 512] vs model [2, 512]" in printed
 
 
-def test_check_weights_exits_2_on_another_architecture(tmp_path, capsys):
-    from radtl.cli import main
-
-    path = tmp_path / "resnet18.pth"
-    torch.save(to_torchvision_layout(create("resnet18")), path)
+def test_check_weights_exits_2_on_another_architecture(resnet18_checkpoint, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["check-weights", "resnet50", str(path)])
+        main(["check-weights", "resnet50", resnet18_checkpoint])
     assert exit_info.value.code == 2
     assert "does not fit ResNet" in capsys.readouterr().err
 

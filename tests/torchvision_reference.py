@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from radtl.networks import STUDY_BACKBONES
+
 REFERENCE_FILE = Path(__file__).parent / "data" / "torchvision_reference.json.gz"
 REFERENCE_CLASSES = 10
 REFERENCE_BATCH = 2
@@ -39,18 +41,7 @@ REFERENCE_BATCH = 2
 REFERENCE_SIZE = {"inception_v3": 96}
 DEFAULT_REFERENCE_SIZE = 64
 
-ARCHITECTURES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "densenet121",
-    "efficientnet_b3",
-    "efficientnet_b4",
-    "inception_v3",
-    "mobilenet_v3_small",
-    "mobilenet_v3_large",
-    "vgg16",
-)
+ARCHITECTURES = STUDY_BACKBONES
 
 
 def seeded_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:

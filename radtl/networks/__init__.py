@@ -15,7 +15,7 @@ from radtl.networks.efficientnet import EfficientNet
 from radtl.networks.heads import BoneAgeRegressor
 from radtl.networks.inception import InceptionV3
 from radtl.networks.mobilenet import MobileNetV3
-from radtl.networks.registry import NETWORKS, available, create, register
+from radtl.networks.registry import NETWORKS, STUDY_BACKBONES, available, create, register
 from radtl.networks.resnet import ResNet
 from radtl.networks.transfer import (
     CheckpointError,
@@ -33,6 +33,7 @@ from radtl.networks.vit import VisionTransformer
 __all__ = [
     "NETWORKS",
     "PYRAMID_STRIDES",
+    "STUDY_BACKBONES",
     "VGG16",
     "Backbone",
     "BoneAgeRegressor",

@@ -14,6 +14,20 @@ from torch import nn
 
 NETWORKS: dict[str, Callable[..., nn.Module]] = {}
 
+#: The ten architectures the RadiologyNET study pretrained and fine-tuned (Table 3.1).
+STUDY_BACKBONES = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "densenet121",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "inception_v3",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "vgg16",
+)
+
 
 def register(name: str, factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     """Register ``factory`` (a class or function returning a module) under ``name``."""

@@ -86,7 +86,7 @@ class EncoderUNet(nn.Module):
             encoder = create(encoder, in_channels=in_channels, num_classes=0, **encoder_kwargs)
         else:
             encoder.reset_classifier(0)
-            in_channels = encoder.state_dict()[encoder.stem_conv].shape[1]
+            in_channels = encoder.get_parameter(encoder.stem_conv).shape[1]
         if len(decoder_channels) != 5:
             raise ValueError(f"decoder_channels needs five widths (strides 16 to 1), got {tuple(decoder_channels)}")
         self.encoder = encoder
