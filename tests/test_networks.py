@@ -424,34 +424,26 @@ def test_check_weights_exits_2_on_another_architecture(resnet18_checkpoint, caps
 # --- In MONAI bundles ----------------------------------------------------------------------------
 
 
+def data_format(format_: str, channels: int, spatial: list, name: str) -> dict:
+    """One entry of a bundle's ``network_data_format`` (MONAI bundle specification)."""
+    return {
+        "type": "image",
+        "format": format_,
+        "num_channels": channels,
+        "spatial_shape": spatial,
+        "dtype": "float32",
+        "value_range": [0, 1],
+        "is_patch_data": False,
+        "channel_def": {"0": name},
+    }
+
+
 def write_bundle(directory, network_def: dict, channels_in: int, channels_out: int, spatial: list) -> tuple:
     meta = {
         "version": "0.1.0",
         "network_data_format": {
-            "inputs": {
-                "image": {
-                    "type": "image",
-                    "format": "magnitude",
-                    "num_channels": channels_in,
-                    "spatial_shape": spatial,
-                    "dtype": "float32",
-                    "value_range": [0, 1],
-                    "is_patch_data": False,
-                    "channel_def": {"0": "image"},
-                }
-            },
-            "outputs": {
-                "pred": {
-                    "type": "image",
-                    "format": "segmentation",
-                    "num_channels": channels_out,
-                    "spatial_shape": spatial,
-                    "dtype": "float32",
-                    "value_range": [0, 1],
-                    "is_patch_data": False,
-                    "channel_def": {"0": "output"},
-                }
-            },
+            "inputs": {"image": data_format("magnitude", channels_in, spatial, "image")},
+            "outputs": {"pred": data_format("segmentation", channels_out, spatial, "output")},
         },
     }
     meta_file, config_file = directory / "metadata.json", directory / "inference.json"
