@@ -9,8 +9,10 @@ from radtl.transforms.dicom.dictionary import (
     VoiWindowD,
     VoiWindowDict,
 )
+from radtl.transforms.io import LoadRadiograph, LoadRadiographd, LoadRadiographD, LoadRadiographDict
 
 __all__ = [
     "LoadDicomImage", "LoadDicomImaged", "LoadDicomImageD", "LoadDicomImageDict",
     "VoiWindow", "VoiWindowd", "VoiWindowD", "VoiWindowDict",
+    "LoadRadiograph", "LoadRadiographd", "LoadRadiographD", "LoadRadiographDict",
 ]

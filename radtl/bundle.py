@@ -1,0 +1,50 @@
+"""Where radtl's MONAI bundles live, so a bundle runs the same from the repo root or from inside it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import radtl
+
+__all__ = ["BUNDLES_DIR", "bundle_root", "available_bundles", "resolve_bundle"]
+
+#: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
+BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"
+
+
+def _is_bundle(folder: Path, name: str | None = None) -> bool:
+    meta = folder / "configs" / "metadata.json"
+    if not meta.is_file():
+        return False
+    return name is None or folder.name == name or json.loads(meta.read_text()).get("name") == name
+
+
+def bundle_root(name: str) -> str:
+    """The folder of bundle ``name``: the working directory when inside it, else ``./bundles/<name>``,
+    else ``bundles/<name>`` of radtl's source tree. A bundle's ``bundle_root`` is this, overridable
+    with ``--bundle_root`` like any MONAI bundle setting.
+    """
+    here = Path.cwd()
+    for candidate in (here, here / "bundles" / name, BUNDLES_DIR / name):
+        if _is_bundle(candidate, name):
+            return str(candidate.resolve())
+    raise FileNotFoundError(
+        f"bundle {name!r} not found in {here}, {here / 'bundles'} or {BUNDLES_DIR}; pass --bundle_root DIR"
+    )
+
+
+def available_bundles() -> list[str]:
+    """The bundles shipped in radtl's source tree."""
+    if not BUNDLES_DIR.is_dir():
+        return []
+    return sorted(d.name for d in BUNDLES_DIR.iterdir() if _is_bundle(d))
+
+
+def resolve_bundle(bundle: str | os.PathLike) -> Path:
+    """A bundle given by folder or by name, as its folder."""
+    path = Path(bundle)
+    if _is_bundle(path):
+        return path.resolve()
+    return Path(bundle_root(str(bundle)))

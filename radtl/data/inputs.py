@@ -1,0 +1,98 @@
+"""What a network is fed: the input normalisation of each initialisation, and inference inputs.
+
+The study normalised with ImageNet's mean and standard deviation only for ImageNet-initialised
+networks; random and RadiologyNET initialisations see the image in [0, 1] as it was pretrained
+(shared/science/radiologynet.md, "Fine-tuning protocol").
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from radtl.data.adapters import list_images
+from radtl.data.datalist import DatasetLayoutError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std", "inference_datalist"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The study's three initialisations.
+INITS = ("random", "imagenet", "radiologynet")
+
+
+def _check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; the study's are {', '.join(INITS)}")
+    return init
+
+
+def input_mean(init: str) -> tuple[float, ...]:
+    """Per-channel mean subtracted from a [0, 1] RGB input for a network initialised by ``init``."""
+    return IMAGENET_MEAN if _check_init(init) == "imagenet" else (0.0, 0.0, 0.0)
+
+
+def input_std(init: str) -> tuple[float, ...]:
+    """Per-channel divisor for a network initialised by ``init``."""
+    return IMAGENET_STD if _check_init(init) == "imagenet" else (1.0, 1.0, 1.0)
+
+
+def _sex_from_dicom(path: Path) -> float | None:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientSex"])
+    except pydicom.errors.InvalidDicomError:
+        return None
+    return {"M": 1.0, "F": 0.0}.get(str(ds.get("PatientSex", "")).upper())
+
+
+def _sex_table(path: Path) -> dict[str, float]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        key = next((c for c in ("id", "image", "Case ID") if c in (reader.fieldnames or [])), None)
+        sex = next((c for c in ("male", "Sex") if c in (reader.fieldnames or [])), None)
+        if key is None or sex is None:
+            raise DatasetLayoutError(f"{path}: a sex table needs columns id and male (or Case ID and Sex)")
+        table = {}
+        for row in reader:
+            value = row[sex].strip().lower()
+            table[Path(row[key].strip()).stem] = 1.0 if value in ("true", "1", "m") else 0.0
+        return table
+
+
+def inference_datalist(
+    input_path: str | os.PathLike, with_sex: bool = False, sex_csv: str | os.PathLike | None = None
+) -> list[dict]:
+    """``[{"image": path}, ...]`` for every image under ``input_path`` (a file or a folder).
+
+    Args:
+        input_path: an image (PNG, JPEG, DICOM) or a folder searched recursively.
+        with_sex: add ``sex`` (1.0 male, 0.0 female) for the bone-age model: from the DICOM
+            Patient's Sex (0010,0040) or from ``sex_csv``.
+        sex_csv: a table with columns ``id`` and ``male`` (the RSNA training CSV) or
+            ``Case ID`` and ``Sex`` (the RSNA test CSV), keyed by the image's file stem.
+
+    Raises:
+        DatasetLayoutError: no images, or an image whose sex is not known when ``with_sex``.
+    """
+    images = list_images(input_path)
+    if not images:
+        raise DatasetLayoutError(f"{input_path}: no images (PNG, JPEG or DICOM)")
+    items = [{"image": str(path.resolve())} for path in images]
+    if with_sex:
+        table = _sex_table(Path(sex_csv)) if sex_csv else {}
+        unknown = []
+        for item, path in zip(items, images):
+            sex = table.get(path.stem, _sex_from_dicom(path))
+            if sex is None:
+                unknown.append(path.name)
+            item["sex"] = sex
+        if unknown:
+            raise DatasetLayoutError(
+                f"the patient's sex is not known for {', '.join(unknown[:5])}"
+                f"{' and more' if len(unknown) > 5 else ''}: give DICOM files with Patient's Sex (0010,0040) "
+                "M or F, or --sex_csv with columns id,male"
+            )
+    return items

@@ -1,0 +1,60 @@
+"""Classification metrics as the study computed them (scikit-learn), as Ignite metrics for MONAI's engines.
+
+Both metrics read MONAI's decollated engine output (``[{"pred": ..., "label": ...}, ...]``) after
+postprocessing to probabilities: a multi-class ``pred`` of C probabilities gives its argmax, a
+binary ``pred`` of one probability gives ``p >= 0.5``. Labels are class indices (or one-hot).
+Ignite's :class:`~ignite.metrics.EpochMetric` gathers the whole epoch, across processes under
+``torchrun``, before the score is computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from ignite.metrics import EpochMetric
+from sklearn.metrics import accuracy_score, f1_score
+
+__all__ = ["class_indices", "MacroF1", "Accuracy"]
+
+
+def _stack(values: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(v).detach().float().reshape(-1).cpu() for v in values])
+
+
+def class_indices(output: Sequence[dict], pred_key: str = "pred", label_key: str = "label"):
+    """``(predicted classes, true classes)`` as ``(N,)`` long tensors from a decollated engine output.
+
+    A prediction of C > 1 probabilities gives its argmax, one probability gives ``p >= 0.5``;
+    a label is a class index (or a one-hot vector).
+    """
+    pred = _stack([item[pred_key] for item in output])
+    label = _stack([item[label_key] for item in output])
+    pred = pred.argmax(dim=1) if pred.shape[1] > 1 else (pred[:, 0] >= 0.5).long()
+    label = label.argmax(dim=1) if label.shape[1] > 1 else label[:, 0].round().long()
+    return pred, label
+
+
+class MacroF1(EpochMetric):
+    """Macro-averaged F1 over the classes present, ``sklearn.metrics.f1_score(average="macro")``.
+
+    For a binary task this averages the F1 of both classes, as the study's scikit-learn call did.
+    """
+
+    def __init__(self, output_transform=class_indices, device: str | torch.device = "cpu") -> None:
+        super().__init__(self._f1, output_transform=output_transform, check_compute_fn=False, device=device)
+
+    @staticmethod
+    def _f1(pred: torch.Tensor, true: torch.Tensor) -> float:
+        return float(f1_score(true.numpy(), pred.numpy(), average="macro", zero_division=0))
+
+
+class Accuracy(EpochMetric):
+    """Fraction of images whose predicted class is the true one."""
+
+    def __init__(self, output_transform=class_indices, device: str | torch.device = "cpu") -> None:
+        super().__init__(self._accuracy, output_transform=output_transform, check_compute_fn=False, device=device)
+
+    @staticmethod
+    def _accuracy(pred: torch.Tensor, true: torch.Tensor) -> float:
+        return float(accuracy_score(true.numpy(), pred.numpy()))

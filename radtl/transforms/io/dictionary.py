@@ -1,0 +1,31 @@
+"""Dictionary twin of :mod:`radtl.transforms.io.array`, MONAI style (``...d``, ``...D``, ``...Dict``)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+
+from radtl.transforms.io.array import LoadRadiograph
+
+__all__ = ["LoadRadiographd", "LoadRadiographD", "LoadRadiographDict"]
+
+
+class LoadRadiographd(MapTransform):
+    """Dictionary :class:`LoadRadiograph`: replaces each key's file path by its ``(1, H, W)`` image in [0, 1]."""
+
+    backend = LoadRadiograph.backend
+
+    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.loader = LoadRadiograph()
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.loader(d[key])
+        return d
+
+
+LoadRadiographD = LoadRadiographDict = LoadRadiographd
