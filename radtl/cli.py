@@ -2,6 +2,8 @@
 
 radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
 radtl networks
+radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imagenet:PATH,radiologynet:PATH]
+                   [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
 radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|radtl] [--strict]
                     [--in_channels 3] [--num_classes 1000] [--out_channels ...]
 """
@@ -16,6 +18,7 @@ import fire
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
 from radtl.networks import CheckpointError, available, create, load_pretrained
+from radtl.sweep import sweep as run_sweep
 
 
 class RadtlCLI:
@@ -91,6 +94,40 @@ class RadtlCLI:
             print(error, file=sys.stderr)
             raise SystemExit(2) from error
         print(report)
+
+    def sweep(
+        self,
+        bundle: str,
+        lrs: str = "1e-2,1e-3,1e-4,1e-5",
+        repeats: int = 5,
+        init: str = "random",
+        backbones: str | None = None,
+        train_fraction: str = "1.0",
+        output_dir: str | None = None,
+        seed: int = 1221,
+        **bundle_settings,
+    ) -> None:
+        """Run the study's fine-tuning grid over BUNDLE, resumably; write results, curves and selection tables.
+
+        Args:
+            bundle: a bundle folder or name (btmr, bone_age, grazpedwri_osteopenia, covid19_cxr).
+            lrs: learning rates, comma separated.
+            repeats: runs per setting (seeds seed, seed+1, ...).
+            init: random, imagenet:PATH, radiologynet:PATH, comma separated.
+            backbones: architectures, comma separated (default: the two the study used for the task).
+            train_fraction: fractions of the training split, comma separated (0.05,0.25,0.5).
+            output_dir: where runs and tables go (default sweeps/<bundle>).
+            seed: the first repeat's seed.
+            bundle_settings: any bundle setting for every run, e.g. --max_epochs 10 --dataset_dir /data/btmr.
+        """
+        _log_to_console()
+        out = run_sweep(bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, **bundle_settings)
+        print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
+
+
+def _log_to_console() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
 
 
 def main(argv: list[str] | None = None) -> None:

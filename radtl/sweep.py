@@ -1,0 +1,277 @@
+"""The study's fine-tuning protocol as a resumable grid over one bundle: ``radtl sweep``.
+
+RadiologyNET (shared/science/radiologynet.md, "Fine-tuning protocol") fine-tuned every
+(architecture, initialisation) at learning rates 1e-2, 1e-3, 1e-4, 1e-5, five runs each, chose
+the learning rate with the best validation score, and reported that configuration's test score
+as mean +/- SD over its runs plus the best run. The resource-limited experiment repeated this
+on 5, 25 and 50% of the training split for 10 epochs.
+
+Each run is the bundle's own ``train.json`` then ``train.json + evaluate.json`` (MONAI's
+``ConfigWorkflow``) with the run's settings as overrides, in ``OUT/runs/<run id>/``. A run is
+done when its ``result.json`` exists, so an interrupted sweep picks up where it stopped; a run
+that fails records why in its ``result.json`` (status ``error``) and the sweep goes on. After
+every run the tables are rewritten:
+
+- ``results.csv``: one row per run: task, backbone, init, lr, seed, train fraction, epochs run,
+  epochs to convergence, the best validation score and every test metric;
+- ``curves.csv``: every run's per-epoch training loss and validation metrics;
+- ``selection.csv``: per (backbone, init, train fraction), the learning rate with the best mean
+  validation score, its test metrics as mean and SD over the runs, and the best run.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from radtl.bundle import resolve_bundle
+from radtl.data.inputs import INITS
+from radtl.engines.handlers import write_json
+
+__all__ = ["RunSpec", "parse_inits", "plan_runs", "sweep", "select_best", "STUDY_LRS"]
+
+logger = logging.getLogger("radtl.sweep")
+
+#: The study's learning rates.
+STUDY_LRS = (1e-2, 1e-3, 1e-4, 1e-5)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One fine-tuning run of a sweep."""
+
+    backbone: str
+    init: str
+    pretrained: str
+    lr: float
+    seed: int
+    train_fraction: float
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.backbone}_{self.init}_lr{self.lr:g}_frac{self.train_fraction:g}_seed{self.seed}"
+
+    def overrides(self) -> dict:
+        """The bundle settings this run changes."""
+        return {
+            "backbone": self.backbone,
+            "init": self.init,
+            "pretrained": self.pretrained,
+            "lr": self.lr,
+            "seed": self.seed,
+            "train_fraction": self.train_fraction,
+        }
+
+
+def _split(values: str | float | Iterable, kind=str) -> list:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    elif not isinstance(values, Iterable):
+        values = [values]
+    return [kind(v.strip()) if isinstance(v, str) else kind(v) for v in values]
+
+
+def parse_inits(inits: str | Sequence[str]) -> list[tuple[str, str]]:
+    """``"random,imagenet:/w/in.pth,radiologynet:/w/rn.tar.gz"`` as ``[(init, checkpoint path), ...]``.
+
+    ``random`` takes no checkpoint; ``imagenet`` and ``radiologynet`` need one (nothing is
+    downloaded), and the file must exist.
+    """
+    parsed = []
+    for entry in _split(inits):
+        name, _, path = entry.partition(":")
+        if name not in INITS:
+            raise ValueError(f"unknown init {name!r} in {entry!r}; the study's are {', '.join(INITS)}")
+        if name == "random" and path:
+            raise ValueError(f"{entry!r}: random initialisation takes no checkpoint")
+        if name != "random":
+            if not path:
+                raise ValueError(f"{entry!r}: give the {name} checkpoint as {name}:PATH")
+            if not Path(path).expanduser().is_file():
+                raise FileNotFoundError(f"{entry!r}: no such checkpoint file {path}")
+            path = str(Path(path).expanduser().resolve())
+        parsed.append((name, path))
+    return parsed
+
+
+def plan_runs(
+    backbones: Sequence[str], inits: Sequence[tuple[str, str]], lrs: Sequence[float], repeats: int,
+    train_fractions: Sequence[float], seed: int,
+) -> list[RunSpec]:
+    """The grid, repeats innermost; repeat k uses seed ``seed + k``."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    return [
+        RunSpec(backbone, init, path, float(lr), seed + k, float(fraction))
+        for fraction, backbone, (init, path), lr, k in itertools.product(
+            train_fractions, backbones, inits, lrs, range(repeats)
+        )
+    ]
+
+
+def _read_config(bundle: Path) -> dict:
+    return json.loads((bundle / "configs" / "train.json").read_text())
+
+
+def _run_workflow(config_files: list[Path], overrides: dict) -> None:
+    from monai.bundle import ConfigWorkflow
+
+    workflow = ConfigWorkflow(config_file=[str(f) for f in config_files], workflow_type=None, **overrides)
+    workflow.initialize()
+    try:
+        workflow.run()
+    finally:
+        workflow.finalize()
+
+
+def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
+    configs = bundle / "configs"
+    _run_workflow([configs / "train.json"], settings)
+    _run_workflow([configs / "train.json", configs / "evaluate.json"], settings)
+    history = json.loads((run_dir / "history.json").read_text())
+    test = json.loads((run_dir / "test_metrics.json").read_text())["metrics"]
+    return {
+        "epochs_run": history["epochs_run"],
+        "epochs_to_convergence": history["epochs_to_convergence"],
+        "stopped_early": history["stopped_early"],
+        "key_metric": history["key_metric"],
+        "higher_is_better": history["higher_is_better"],
+        f"val_{history['key_metric']}": history["best_metric"],
+        **{f"test_{k}": v for k, v in test.items()},
+    }
+
+
+def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict) -> dict:
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # an unfinished run from an interrupted sweep starts again
+    run_dir.mkdir(parents=True)
+    settings = {**overrides, **spec.overrides(), "output_dir": str(run_dir), "bundle_root": str(bundle)}
+    result = {"run_id": spec.run_id, "task": task, **asdict(spec)}
+    started = time.perf_counter()
+    try:
+        result.update(status="ok", reason="", **_train_and_test(bundle, run_dir, settings))
+    except Exception as error:  # the per-run boundary: record why, keep the sweep going
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        result.update(status="error", reason=f"{type(error).__name__}: {error} ({where.filename}:{where.lineno})")
+        logger.error("run %s failed: %s", spec.run_id, result["reason"])
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    write_json(result, run_dir / "result.json")
+    return result
+
+
+def _write_csv(rows: Sequence[dict], path: Path) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def select_best(results: Sequence[dict]) -> list[dict]:
+    """The study's model selection: per (backbone, init, train fraction), the learning rate with the
+    best mean validation score; its test metrics as mean and SD over its runs, and the best run
+    (best validation score) with its test metrics."""
+    ok = [r for r in results if r.get("status") == "ok" and r.get(f"val_{r['key_metric']}") is not None]
+    rows = []
+    for (backbone, init, fraction), group in itertools.groupby(
+        sorted(ok, key=lambda r: (r["backbone"], r["init"], r["train_fraction"], r["lr"])),
+        key=lambda r: (r["backbone"], r["init"], r["train_fraction"]),
+    ):
+        group = list(group)
+        key, higher = group[0]["key_metric"], group[0]["higher_is_better"]
+        sign = 1 if higher else -1
+        by_lr = {lr: list(runs) for lr, runs in itertools.groupby(group, key=lambda r: r["lr"])}
+        lr, runs = max(by_lr.items(), key=lambda kv: sign * statistics.fmean(r[f"val_{key}"] for r in kv[1]))
+        best = max(runs, key=lambda r: sign * r[f"val_{key}"])
+        row = {"backbone": backbone, "init": init, "train_fraction": fraction, "lr": lr, "runs": len(runs)}
+        row[f"val_{key}_mean"] = statistics.fmean(r[f"val_{key}"] for r in runs)
+        for metric in sorted({k for r in runs for k in r if k.startswith("test_")}):
+            values = [r[metric] for r in runs if isinstance(r.get(metric), (int, float))]
+            if values:
+                row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd(values)
+        converged = [r["epochs_to_convergence"] for r in runs if r.get("epochs_to_convergence")]
+        row["epochs_to_convergence_mean"] = statistics.fmean(converged) if converged else math.nan
+        row["best_run"] = best["run_id"]
+        row.update({f"best_run_{k}": v for k, v in best.items() if k.startswith("test_")})
+        rows.append(row)
+    return rows
+
+
+def _curves(results: Sequence[dict], runs_dir: Path) -> list[dict]:
+    rows = []
+    for result in results:
+        history = runs_dir / result["run_id"] / "history.json"
+        if result.get("status") == "ok" and history.is_file():
+            rows.extend({"run_id": result["run_id"], **epoch} for epoch in json.loads(history.read_text())["epochs"])
+    return rows
+
+
+def sweep(
+    bundle: str | os.PathLike,
+    lrs: str | Sequence[float] = STUDY_LRS,
+    repeats: int = 5,
+    init: str | Sequence[str] = "random",
+    backbones: str | Sequence[str] | None = None,
+    train_fraction: str | float | Sequence[float] = 1.0,
+    output_dir: str | os.PathLike | None = None,
+    seed: int = 1221,
+    **overrides,
+) -> Path:
+    """Run the grid (see the module docstring) and return the output folder.
+
+    Args:
+        bundle: a bundle folder or the name of one of radtl's bundles (``btmr``).
+        lrs: learning rates, e.g. ``"1e-2,1e-3,1e-4,1e-5"``.
+        repeats: runs per setting (seeds ``seed``, ``seed + 1``, ...).
+        init: ``random``, ``imagenet:PATH``, ``radiologynet:PATH``, comma separated.
+        backbones: architectures; by default the two the study used for this task
+            (the bundle's ``study_backbones``).
+        train_fraction: fractions of the training split, e.g. ``"0.05,0.25,0.5"``.
+        output_dir: where runs and tables go (default ``sweeps/<bundle>``).
+        seed: the first repeat's seed.
+        overrides: further bundle settings for every run (``max_epochs=10``, ``dataset_dir=...``).
+    """
+    bundle = resolve_bundle(bundle)
+    config = _read_config(bundle)
+    backbones = _split(backbones) if backbones else list(config.get("study_backbones", [config["backbone"]]))
+    specs = plan_runs(
+        backbones, parse_inits(init), _split(lrs, float), int(repeats), _split(train_fraction, float), int(seed)
+    )
+    out = Path(output_dir or Path("sweeps") / bundle.name).resolve()
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    write_json({"bundle": str(bundle), "runs": [s.run_id for s in specs], "overrides": overrides}, out / "sweep.json")
+    task = config.get("layout", bundle.name)
+    results = []
+    for number, spec in enumerate(specs, 1):
+        done = runs_dir / spec.run_id / "result.json"
+        if done.is_file() and json.loads(done.read_text()).get("status") == "ok":
+            logger.info("run %d/%d %s: done already", number, len(specs), spec.run_id)
+            results.append(json.loads(done.read_text()))
+            continue
+        logger.info("run %d/%d %s", number, len(specs), spec.run_id)
+        results.append(_run(bundle, task, spec, runs_dir / spec.run_id, overrides))
+        _write_csv(results, out / "results.csv")
+    _write_csv(results, out / "results.csv")
+    _write_csv(_curves(results, runs_dir), out / "curves.csv")
+    _write_csv(select_best(results), out / "selection.csv")
+    failed = sum(r["status"] != "ok" for r in results)
+    logger.info("%d run(s), %d failed; tables in %s", len(results), failed, out)
+    return out
