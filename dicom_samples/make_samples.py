@@ -26,15 +26,21 @@ Adding a new set is a small function::
         ...
         return [write(ds, out_dir / "brain_mr_4class" / "glioma" / "x.dcm")]
 
+The fine-tuning sets (``btmr``, ``bone_age``, ``grazpedwri_dx``,
+``covid19_radiography``) write labelled 64x64 images into ``tasks/<name>/``,
+laid out as the public datasets they stand in for.
+
 Only pydicom (3.x) and numpy are used.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -686,8 +692,9 @@ def dx_image(
     laterality: str,
     orientation: Sequence[str],
     spacing: float,
+    bits_stored: int = 12,
 ) -> Dataset:
-    """DX For-Presentation instance with 12-bit ``arr``; add a window or VOI LUT yourself."""
+    """DX For-Presentation instance with ``arr`` (12 bits stored unless told); add a window or VOI LUT yourself."""
     ds = new_instance(DX_IMAGE_PRESENTATION, study.key, key)
     add_patient_study(ds, study)
     add_series(ds, study, modality="DX", number=1, description=f"{body_part} PA", body_part=body_part)
@@ -702,7 +709,7 @@ def dx_image(
     ds.PositionerType = "COLUMN" if body_part == "CHEST" else "NONE"
     ds.ImagerPixelSpacing = [_ds(spacing), _ds(spacing)]
     ds.KVP = "60" if body_part == "HAND" else "125"
-    set_pixels(ds, arr, bits_stored=12, photometric=photometric)
+    set_pixels(ds, arr, bits_stored=bits_stored, photometric=photometric)
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1
     ds.RescaleIntercept = "0"
@@ -1215,6 +1222,476 @@ def _basic_text_sr() -> Dataset:
     finding.TextValue = "Synthetic report: no pixel data in this object."
     ds.ContentSequence = seq(finding)
     return ds
+
+
+# ---------------------------------------------------------------------------
+# Fine-tuning task sets: dicom_samples/tasks/<name>/
+# ---------------------------------------------------------------------------
+#
+# Four small labelled sets laid out like public fine-tuning datasets, with a
+# DICOM file (64x64, RLE Lossless) wherever the public dataset has a JPEG/PNG.
+# The label is drawn into the phantom strongly enough that a small CNN trained
+# from scratch learns it in a few epochs; position, size, intensity and noise
+# are jittered so that it is not trivial.
+
+TASKS = "tasks"
+TASK_SHAPE = (64, 64)
+
+
+def downsample(img: np.ndarray, factor: int) -> np.ndarray:
+    """Block mean by an integer ``factor`` (render at a higher resolution, then anti-alias)."""
+    rows, cols = img.shape
+    return img.reshape(rows // factor, factor, cols // factor, factor).mean(axis=(1, 3))
+
+
+def resample(
+    img: np.ndarray, out_shape: tuple[int, int], center: tuple[float, float], zoom: float, angle_deg: float = 0.0
+) -> np.ndarray:
+    """Bilinear resampling: the output grid is centred on ``center`` (row, col) of ``img``,
+    ``zoom`` input pixels per output pixel, rotated by ``angle_deg``; ``img`` is blurred first
+    (sigma ``zoom / 2``) so that shrinking does not alias."""
+    src = gaussian_blur(img, zoom / 2) if zoom > 1.5 else img
+    y, x = _grid(out_shape)
+    y -= (out_shape[0] - 1) / 2
+    x -= (out_shape[1] - 1) / 2
+    a = math.radians(angle_deg)
+    sy = np.clip(center[0] + zoom * (y * math.cos(a) - x * math.sin(a)), 0, src.shape[0] - 1.001)
+    sx = np.clip(center[1] + zoom * (y * math.sin(a) + x * math.cos(a)), 0, src.shape[1] - 1.001)
+    y0, x0 = np.floor(sy).astype(int), np.floor(sx).astype(int)
+    fy, fx = sy - y0, sx - x0
+    return (
+        src[y0, x0] * (1 - fy) * (1 - fx)
+        + src[y0 + 1, x0] * fy * (1 - fx)
+        + src[y0, x0 + 1] * (1 - fy) * fx
+        + src[y0 + 1, x0 + 1] * fy * fx
+    )
+
+
+def age_string(months: int) -> str:
+    """DICOM Age String: months below two years, years above."""
+    return f"{months:03d}M" if months < 24 else f"{months // 12:03d}Y"
+
+
+def birth_date(age_months: float) -> str:
+    """Birth date ``age_months`` before the fixed study date."""
+    born = date(int(DATE[:4]), int(DATE[4:6]), int(DATE[6:])) - timedelta(days=round(age_months * 30.4375))
+    return born.strftime("%Y%m%d")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Plain CSV with ``\\n`` line ends (deterministic on every platform)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+class _Frame:
+    """Maps a phantom's own (row, col) units to image pixels: origin, scale and rotation."""
+
+    def __init__(self, origin: tuple[float, float], scale: float, angle_deg: float) -> None:
+        self.origin, self.scale, self.angle = origin, scale, angle_deg
+        a = math.radians(angle_deg)
+        self.cos, self.sin = math.cos(a), math.sin(a)
+
+    def __call__(self, r: float, c: float) -> tuple[float, float]:
+        return (
+            self.origin[0] + self.scale * (r * self.cos - c * self.sin),
+            self.origin[1] + self.scale * (r * self.sin + c * self.cos),
+        )
+
+    def along(self, p: tuple[float, float], direction: tuple[float, float], length: float) -> tuple[float, float]:
+        return p[0] + direction[0] * length, p[1] + direction[1] * length
+
+
+# --- 1. btmr: Kaggle "Brain Tumor MRI Dataset" layout ------------------------
+
+BTMR_CLASSES = {"glioma": "gl", "meningioma": "me", "notumor": "no", "pituitary": "pi"}
+BTMR_SPLITS = {"Training": ("Tr", 24), "Testing": ("Te", 6)}
+
+
+def brain_tumour_mr(rng: np.random.Generator, tumour: str, shape: tuple[int, int] = TASK_SHAPE) -> np.ndarray:
+    """Axial T2 brain slice (0..~1300, background 0) with a glioma, meningioma, pituitary mass or none.
+
+    glioma: irregular bright mass with oedema inside one hemisphere; meningioma: round,
+    homogeneous bright mass on the inner skull edge; pituitary: small bright blob on the
+    midline below the centre (sella region); notumor: none.
+    """
+    rows, cols = shape
+    scale = rng.uniform(0.86, 1.0)
+    img = brain_mr_slice(rng, int(rng.integers(0, 5)), shape, scale)
+    s = rows / 192.0 * scale
+    c = (rows / 2, cols / 2)
+    bright = rng.uniform(3300, 3700)
+    texture = 1.0 + 0.06 * smooth_noise(rng, shape, 1.0)
+    if tumour == "glioma":
+        side = rng.choice([-1, 1])
+        cy = c[0] + rng.uniform(-0.35, 0.35) * 58 * s
+        cx = c[1] + side * rng.uniform(0.30, 0.55) * 43 * s
+        r = rng.uniform(3.5, 5.5)
+        mass = ellipse(shape, (cy, cx), (r, r * rng.uniform(0.65, 1.0)), rng.uniform(0, 180))
+        for _ in range(3):
+            a, d = rng.uniform(0, 2 * math.pi), r * rng.uniform(0.5, 0.9)
+            lobe = ellipse(shape, (cy + d * math.sin(a), cx + d * math.cos(a)), (r * rng.uniform(0.35, 0.6),) * 2)
+            mass = np.maximum(mass, lobe)
+        oedema = np.clip(1.6 * gaussian_blur(mass, 1.8), 0, 1)
+        img = img * (1 - oedema) + 2300.0 * oedema
+        img = img * (1 - mass) + bright * texture * mass
+        if rng.random() < 0.5:  # necrotic core
+            core = ellipse(shape, (cy, cx), (r * 0.4, r * 0.4))
+            img = img * (1 - core) + 1700.0 * core
+    elif tumour == "meningioma":
+        a = rng.uniform(0, 2 * math.pi)
+        r = rng.uniform(4.0, 5.5)
+        cy = c[0] + (75 * s - 0.8 * r) * math.sin(a)
+        cx = c[1] + (59 * s - 0.8 * r) * math.cos(a)
+        mass = ellipse(shape, (cy, cx), (r, r))
+        img = img * (1 - mass) + bright * mass
+    elif tumour == "pituitary":
+        r = rng.uniform(2.4, 3.4)
+        mass = ellipse(shape, (c[0] + rng.uniform(0.40, 0.55) * 72 * s, c[1] + rng.uniform(-1, 1)), (r, r * 1.2))
+        img = img * (1 - mass) + bright * mass
+    elif tumour != "notumor":
+        raise ValueError(tumour)
+    sigma = 30.0
+    img = np.hypot(img + sigma * rng.standard_normal(shape), sigma * rng.standard_normal(shape))
+    img *= ellipse(shape, c, (86 * s + 1, 70 * s + 1)) > 0.5  # black background outside the head
+    img *= 0.3 * rng.uniform(0.85, 1.05)  # receiver gain: values up to about 1300 of the 12 bits
+    img = np.roll(img, (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(0, 1))
+    return np.clip(img, 0, 4095)
+
+
+@sample_set("btmr")
+def build_btmr(out_dir: Path) -> list[Path]:
+    written = []
+    spacing = 3.6  # 64 x 3.6 mm = 230 mm field of view
+    for split, (prefix, count) in BTMR_SPLITS.items():
+        for label, (name, short) in enumerate(BTMR_CLASSES.items()):
+            rng = np.random.default_rng(7001 + 10 * label + (prefix == "Te"))
+            for i in range(1, count + 1):
+                stem = f"{prefix}-{short}_{i:04d}"
+                n = 1000 * (prefix == "Te") + 100 * label + i
+                years = int(rng.integers(20, 80))
+                study = Study(
+                    f"btmr-{stem}", f"RADTL^BTMR^{n}", f"RADTL-BTMR-{n:04d}", birth_date(12 * years + 6),
+                    str(rng.choice(["F", "M"])), "MR brain", f"{years:03d}Y", f"ACC-BTMR-{n:04d}",
+                )
+                img = np.rint(brain_tumour_mr(rng, name)).astype(np.uint16)
+                ds = axial_slice(
+                    MR_IMAGE, study, "img", number=1, shape=img.shape, spacing=spacing, z=float(rng.uniform(10, 40)),
+                    thickness=5.0, modality="MR", description="T2 TSE axial", body_part="HEAD",
+                    image_type=["ORIGINAL", "PRIMARY", "OTHER"],
+                )
+                _add_mr_acquisition(ds)
+                set_pixels(ds, img, bits_stored=12)
+                center, width = percentile_window(img, 0.5, 99.8)
+                add_window(ds, [center], [width])
+                written.append(write(ds, out_dir / TASKS / "btmr" / split / name / f"{stem}.dcm", RLELossless))
+    return written
+
+
+# --- 2. bone_age: RSNA Pediatric Bone Age layout ------------------------------
+
+#: Carpal ossification centres: (row, col) in the hand frame, onset in months.
+CARPALS = [
+    (-3.0, 2.0, 3),  # capitate
+    (-3.0, 8.0, 4),  # hamate
+    (4.0, 4.0, 30),  # triquetrum
+    (4.5, -2.5, 42),  # lunate
+    (-3.5, -11.0, 54),  # trapezium
+    (-3.5, -4.5, 60),  # trapezoid
+    (4.0, -9.0, 66),  # scaphoid
+    (2.0, 10.5, 120),  # pisiform
+]
+#: Rays of a left hand, thumb on the image left: (base row, base col, angle deg, segment lengths).
+HAND_RAYS = [
+    (-5.0, -13.0, -40, (17.0, 12.0, 9.0)),  # thumb: metacarpal, proximal, distal
+    (-7.0, -9.0, -7, (29.0, 21.0, 12.0, 9.0)),  # index
+    (-7.0, -3.0, -1, (31.0, 23.0, 14.0, 10.0)),  # middle
+    (-7.0, 3.0, 5, (29.0, 21.0, 13.0, 9.0)),  # ring
+    (-6.0, 8.5, 12, (26.0, 17.0, 10.0, 8.0)),  # little
+]
+
+
+def growing_hand(
+    rng: np.random.Generator, age_months: float, male: bool, shape: tuple[int, int] = (128, 128)
+) -> tuple[np.ndarray, np.ndarray]:
+    """PA left hand of a child with bone age ``age_months``: (soft tissue, bone) thickness maps.
+
+    With bone age the hand grows, bones get thicker and denser, the phalangeal and
+    radial epiphyses widen and fuse (the dark physis closes), and the carpal
+    ossification centres appear one by one and grow. Boys' hands are a little larger.
+    """
+    t = float(np.clip((age_months - 12) / 204, 0, 1))
+    size = 0.76 * (0.70 + 0.30 * t + (0.03 if male else 0.0)) * rng.uniform(0.98, 1.02)
+    f = _Frame((shape[0] * 0.70 + rng.uniform(-3, 3), shape[1] * 0.52 + rng.uniform(-4, 4)), size, rng.uniform(-8, 8))
+    thick = 0.80 + 0.40 * t
+    gap = 2.2 * max(0.0, 1 - t / 0.85)  # physis width, closed from bone age ~15.5 y
+    epi = float(np.clip((age_months - 10) / 30, 0, 1))  # phalangeal epiphyses ossify in year 1-3
+    soft = np.zeros(shape)
+    bone = np.zeros(shape)
+    np.maximum(soft, capsule(shape, f(6, 0), f(90, 0), 16.5 * size, "thickness"), out=soft)
+    np.maximum(soft, ellipse(shape, f(-21, -1), (24 * size, 21 * size), -f.angle, "thickness"), out=soft)
+
+    def epiphysis(p: tuple[float, float], direction: tuple[float, float], width: float, height: float) -> np.ndarray:
+        angle = math.degrees(math.atan2(direction[1], -direction[0]))  # ellipse long axis across the bone
+        return ellipse(shape, p, (height * size, width * size), -(f.angle + angle), "thickness")
+
+    for k, (br, bc, angle, lengths) in enumerate(HAND_RAYS):
+        a = math.radians(angle)
+        d = (-math.cos(a), math.sin(a))
+        pos = (br, bc)
+        radii = (3.4, 2.9, 2.4, 2.0) if k else (3.6, 2.9, 2.3)
+        tip = f.along(pos, d, sum(lengths) + 2.5 * len(lengths) + 3)
+        skin = f.along(pos, d, 0.6 * lengths[0] if k else 0.0)
+        np.maximum(soft, capsule(shape, f(*skin), f(*tip), (5.5 if k else 6.5) * size, "thickness"), out=soft)
+        for j, (length, radius) in enumerate(zip(lengths, radii, strict=True)):
+            r = radius * thick
+            start = pos
+            if j > 0 and epi > 0:  # epiphysis at the proximal end of each phalanx
+                h = 0.8 + 0.7 * t
+                bone += epi * 0.9 * epiphysis(f(*f.along(pos, d, h)), d, r * (0.55 + 0.5 * t), h)
+                start = f.along(pos, d, 2 * h + gap)
+            end = f.along(pos, d, length)
+            bone += _tubular(shape, f(*start), f(*end), r * size)
+            pos = f.along(end, d, 2.5)  # joint space
+    # forearm: radius (thumb side) and ulna, with their distal epiphyses
+    radius_top, ulna_top = (10.0, -8.0), (12.0, 8.0)
+    bone += _tubular(shape, f(*radius_top), f(95, -9), 5.5 * thick * size)
+    bone += 0.85 * _tubular(shape, f(*ulna_top), f(95, 10), 3.8 * thick * size)
+    for top, r, onset in [(radius_top, 5.5, 12), (ulna_top, 3.8, 84)]:
+        grow = float(np.clip((age_months - onset) / 48, 0, 1))
+        if grow > 0:
+            h = 1.0 + 1.2 * t
+            p = (top[0] - r * thick * 0.6 - gap - h, top[1])
+            bone += grow * epiphysis(f(*p), (-1.0, 0.0), r * thick * (0.45 + 0.6 * t), h)
+    for cr, cc, onset in CARPALS:
+        grow = float(np.clip((age_months - onset) / 84, 0, 1))
+        if grow > 0:
+            rad = 3.8 * grow**0.6 + 0.6
+            bone += 0.85 * ellipse(shape, f(cr, cc), (rad * size, rad * 0.9 * size), -f.angle, "thickness")
+    soft = soft + 0.03 * smooth_noise(rng, shape, 5.0) * (soft > 0.02)
+    return np.clip(soft, 0, None), bone * (0.75 + 0.55 * t)
+
+
+@sample_set("bone_age")
+def build_bone_age(out_dir: Path) -> list[Path]:
+    folder = out_dir / TASKS / "bone_age"
+    rng = np.random.default_rng(7101)
+    n = 96
+    ids = np.sort(rng.choice(np.arange(1377, 15611), n, replace=False))
+    bone_ages = np.rint(12 + 204 * (rng.permutation(n) + rng.uniform(0, 1, n)) / n).astype(int)
+    males = rng.random(n) < 0.54
+    written, rows = [], []
+    for image_id, boneage, male in zip(ids.tolist(), bone_ages.tolist(), males.tolist(), strict=True):
+        months = int(np.clip(round(boneage + rng.normal(0, 10)), 6, 228))  # chronological age
+        study = Study(
+            f"bone-age-{image_id}", f"RADTL^BONEAGE^{image_id}", f"RADTL-BA-{image_id:05d}", birth_date(months),
+            "M" if male else "F", "Hand bone age", age_string(months), f"ACC-BA-{image_id:05d}",
+        )
+        soft, bone = growing_hand(rng, boneage, male)
+        val = downsample(3.0 - 1.3 * soft - 1.0 * bone, 2)
+        val += 0.015 * rng.standard_normal(val.shape) * (val < 2.98)
+        # MONOCHROME1: direct exposure (background) high, bone low
+        arr = to_12bit(val, 0.0, 3.0, 200, 3800)
+        ds = cr_image(study, "img", 1, arr, "MONOCHROME1", "HAND", "PA", ["R", "H"], 3.0, laterality="L")
+        add_window(ds, [2300], [3400])
+        written.append(write(ds, folder / "boneage-training-dataset" / f"{image_id}.dcm", RLELossless))
+        rows.append((image_id, boneage, "True" if male else "False"))
+    written.append(write_csv(folder / "boneage-training-dataset.csv", ("id", "boneage", "male"), rows))
+    return written
+
+
+# --- 3. grazpedwri_dx: GRAZPEDWRI-DX layout ------------------------------------
+
+GRAZ_COLUMNS = (
+    "filestem", "patient_id", "timehash", "gender", "age", "laterality", "projection", "ao_classification", "cast",
+    "diagnosis_uncertain", "fracture_visible", "initial_exam", "metal", "osteopenia", "pixel_spacing",
+    "device_manufacturer",
+)
+GRAZ_AO = ["23r-M/2.1", "23r-M/3.1", "23r-E/2.1", "23u-E/7", "23r-M/2.1;23u-E/7"]
+GRAZ_SPACING = 1.2
+
+
+def pediatric_wrist(
+    rng: np.random.Generator,
+    age_years: float,
+    osteopenia: bool,
+    fracture: bool,
+    metal: bool,
+    shape: tuple[int, int] = (128, 128),
+) -> np.ndarray:
+    """Frontal left wrist of a child, attenuation map (about 0..2.5; metal 3).
+
+    Radius and ulna (tubes: a cortex around a lighter medulla, physis and epiphysis),
+    carpal bones and metacarpal bases. Osteopenia: the bone is much less dense and its
+    cortex thinner, so bone is darker against the soft tissue.
+    """
+    t = float(np.clip(age_years / 17, 0, 1))
+    size = 0.95 * (0.85 + 0.15 * t) * rng.uniform(0.96, 1.04)
+    f = _Frame((shape[0] * 0.47 + rng.uniform(-4, 4), shape[1] * 0.5 + rng.uniform(-4, 4)), size, rng.uniform(-6, 6))
+    if osteopenia:
+        density, cortex, lucency = rng.uniform(0.55, 0.70), rng.uniform(0.14, 0.22), 0.75
+    else:
+        density, cortex, lucency = rng.uniform(0.95, 1.10), rng.uniform(0.32, 0.42), 0.45
+
+    def tube(p0: tuple[float, float], p1: tuple[float, float], r: float) -> np.ndarray:
+        return capsule(shape, f(*p0), f(*p1), r * size, "thickness") - lucency * capsule(
+            shape, f(*p0), f(*p1), r * (1 - cortex) * size, "thickness"
+        )
+
+    soft = np.maximum(capsule(shape, f(4, 0), f(130, 0), 23 * size, "thickness"),
+                      ellipse(shape, f(-32, 0), (36 * size, 28 * size), -f.angle, "thickness"))
+    bone = np.zeros(shape)
+    gap = 2.4 * max(0.0, 1 - t / 0.95)
+    for top, r, col1, onset in [((12.0, -12.0), 9.0, -13.0, 1.0), ((14.0, 11.0), 6.0, 12.0, 7.0)]:
+        bone += tube(top, (135.0, col1), r)  # radius, then ulna
+        grow = float(np.clip((age_years - onset) / 5, 0, 1))
+        if grow > 0:
+            h = 1.5 + 1.5 * t
+            p = f(top[0] - 0.7 * r - gap - h, top[1])
+            epiphysis = ellipse(shape, p, (h * size, r * (0.5 + 0.5 * t) * size), -f.angle, "thickness")
+            bone += grow * (1 - 0.5 * lucency) * epiphysis
+    for cr, cc, onset in CARPALS:  # reuse the hand's carpal layout, a bit larger
+        grow = float(np.clip((age_years * 12 - onset) / 84, 0, 1))
+        if grow > 0:
+            rad = 5.0 * grow**0.6 + 0.8
+            carpal = ellipse(shape, f(1.3 * cr - 4, 1.3 * cc), (rad * size, rad * 0.9 * size), -f.angle, "thickness")
+            bone += (1 - 0.5 * lucency) * carpal
+    for k, (col0, col1) in enumerate([(-19.0, -30.0), (-11.0, -13.0), (-3.0, -3.0), (5.0, 7.0), (12.0, 16.0)]):
+        bone += tube((-14.0 + 4 * (k == 0), col0), (-70.0 + 20 * (k == 0), col1), 4.6 - 0.3 * (k == 4))
+    if fracture:  # thin lucent line across the distal radius metaphysis, slightly oblique
+        row = rng.uniform(20, 32)
+        tilt = rng.uniform(-5, 5)
+        line = capsule(shape, f(row - tilt, -24), f(row + tilt, 0), 0.9 * size)
+        bone *= 1 - 0.8 * line
+    att = 0.55 * soft + density * bone
+    if metal:  # plate with screws on the radius shaft
+        plate = capsule(shape, f(35, -23), f(80, -24), 2.2 * size)
+        for row in (42, 56, 70):
+            plate = np.maximum(plate, capsule(shape, f(row, -26), f(row + 1, -2), 1.3 * size))
+        att = att * (1 - plate) + 3.0 * plate
+    return att + 0.02 * smooth_noise(rng, shape, 4.0) * (soft > 0.02)
+
+
+@sample_set("grazpedwri_dx")
+def build_grazpedwri_dx(out_dir: Path) -> list[Path]:
+    folder = out_dir / TASKS / "grazpedwri_dx"
+    rng = np.random.default_rng(7201)
+    # 80 patients, 16 of them with a follow-up image: 40 osteopenia images (33 patients), 56 without (47)
+    labels = [True] * 33 + [False] * 47
+    follow_up = set(rng.choice(np.flatnonzero(labels), 7, replace=False).tolist())
+    follow_up |= set(rng.choice(np.flatnonzero(np.logical_not(labels)), 9, replace=False).tolist())
+    patient_ids = rng.choice(np.arange(1, 6092), len(labels), replace=False)
+    images = []  # (filestem, row, image parameters)
+    for k, (osteopenia, pid) in enumerate(zip(labels, patient_ids.tolist(), strict=True)):
+        gender = "M" if rng.random() < 0.6 else "F"
+        age = round(float(rng.uniform(2.0, 17.5)), 1)
+        side = "L" if rng.random() < 0.5 else "R"
+        timehash = int(rng.integers(100_000_000, 1_300_000_000))
+        for visit in range(1 + (k in follow_up)):
+            fracture = rng.random() < (0.6 if visit == 0 else 0.3)
+            metal = rng.random() < 0.05
+            stem = f"{pid:04d}_{timehash:010d}_{visit + 1:02d}_WRI-{side}1_{gender}{int(age):03d}"
+            row = (
+                stem, pid, timehash, gender, age, side, 1, str(rng.choice(GRAZ_AO)) if fracture else "", "", "",
+                1 if fracture else "", 1 if visit == 0 else "", 1 if metal else "", 1 if osteopenia else "",
+                GRAZ_SPACING, MANUFACTURER,
+            )
+            images.append((stem, row, (pid, age, gender, side, osteopenia, fracture, metal)))
+            timehash += int(rng.integers(600_000, 6_000_000))
+            age = round(age + float(rng.uniform(0.05, 0.4)), 1)
+    images.sort(key=lambda item: item[0])
+    written = []
+    for index, (stem, _, (pid, age, gender, side, osteopenia, fracture, metal)) in enumerate(images):
+        study = Study(
+            f"graz-{stem}", f"RADTL^GRAZ^{pid}", f"RADTL-GW-{pid:04d}", birth_date(age * 12), gender, "Wrist",
+            age_string(int(age * 12)), f"ACC-GW-{index + 1:04d}",
+        )
+        att = pediatric_wrist(rng, age, osteopenia, fracture, metal)
+        att = downsample(att, 2) * rng.uniform(0.96, 1.04)
+        if side == "R":
+            att = att[:, ::-1]
+        arr = np.clip(np.rint(3000 + 16000 * att + 150 * rng.standard_normal(att.shape) * (att > 0.02)), 0, 65535)
+        ds = dx_image(
+            study, "img", arr.astype(np.uint16), "MONOCHROME2", code("8205005", "SCT", "Wrist"), "WRIST", side,
+            ["R", "H"] if side == "L" else ["L", "H"], GRAZ_SPACING, bits_stored=16,
+        )
+        ds.KVP = "55"
+        add_window(ds, [21000], [36000])
+        part = "images_part1" if index < len(images) // 2 else "images_part2"
+        written.append(write(ds, folder / part / f"{stem}.dcm", RLELossless))
+    written.append(write_csv(folder / "dataset.csv", GRAZ_COLUMNS, [row for _, row, _ in images]))
+    return written
+
+
+# --- 4. covid19_radiography: COVID-19 Radiography Database layout -------------
+
+COVID_CLASSES = {"COVID": 40, "Normal": 56, "Lung_Opacity": 4}
+
+
+def covid_chest(rng: np.random.Generator, finding: str, shape: tuple[int, int] = TASK_SHAPE) -> np.ndarray:
+    """PA chest attenuation (about 0..3) at ``shape``.
+
+    COVID: hazy opacities in the periphery of both lower zones; Lung_Opacity: one dense
+    lobar consolidation in one upper/mid zone; Normal: clear lungs.
+    """
+    rows, cols = 256, 224
+    cx = cols / 2
+    att = chest_radiograph(rng, (rows, cols))
+    big = (rows, rows)  # square film: air on both sides
+    pad = (rows - cols) // 2
+    att = np.pad(att, [(0, 0), (pad, pad)])
+    cx += pad
+    lungs = np.zeros(big)
+    for side in (-1, 1):
+        lungs += ellipse(big, (rows * 0.50, cx + side * cols * 0.22), (rows * 0.30, cols * 0.17), side * 6)
+    lungs = gaussian_blur(np.clip(lungs, 0, 1), 4.0)
+    opacity = np.zeros(big)
+    if finding == "COVID":
+        for side in (-1, 1):
+            amp = rng.uniform(0.40, 0.60)
+            for _ in range(int(rng.integers(2, 4))):
+                centre = (rows * rng.uniform(0.60, 0.74), cx + side * cols * rng.uniform(0.27, 0.33))
+                blob = ellipse(big, centre, (rng.uniform(22, 36), rng.uniform(14, 22)), rng.uniform(-30, 30))
+                opacity += amp * rng.uniform(0.7, 1.0) * gaussian_blur(blob, 10.0)
+        opacity *= np.clip(1 + 0.3 * smooth_noise(rng, big, 5.0), 0.5, 1.4)  # patchy ground glass
+    elif finding == "Lung_Opacity":
+        side = rng.choice([-1, 1])
+        centre = (rows * rng.uniform(0.36, 0.50), cx + side * cols * 0.21)
+        opacity = 0.9 * gaussian_blur(ellipse(big, centre, (38, 28), rng.uniform(-20, 20)), 3.0)
+    elif finding != "Normal":
+        raise ValueError(finding)
+    att = att + np.clip(opacity, 0, None) * lungs
+    centre = (rows / 2 + rng.uniform(-8, 8), cx + rng.uniform(-8, 8))
+    att = resample(att, shape, centre, rows / shape[0] * rng.uniform(0.94, 1.06), rng.uniform(-4, 4))
+    att *= rng.uniform(0.93, 1.07)
+    return att + 0.015 * rng.standard_normal(shape) * (att > 0.05)
+
+
+@sample_set("covid19_radiography")
+def build_covid19_radiography(out_dir: Path) -> list[Path]:
+    written = []
+    for label, (finding, count) in enumerate(COVID_CLASSES.items()):
+        rng = np.random.default_rng(7301 + label)
+        for i in range(1, count + 1):
+            n = 1000 * label + i
+            years = int(rng.integers(18, 90))
+            study = Study(
+                f"covid-{finding}-{i}", f"RADTL^COVID^{n}", f"RADTL-COV-{n:04d}", birth_date(12 * years + 6),
+                str(rng.choice(["F", "M"])), "Chest PA", f"{years:03d}Y", f"ACC-COV-{n:04d}",
+            )
+            arr = to_12bit(covid_chest(rng, finding), 0.0, 3.0, 100, 1100)
+            ds = dx_image(
+                study, "img", arr, "MONOCHROME2", code("51185008", "SCT", "Thorax"), "CHEST", "U", ["L", "F"], 6.0
+            )
+            center, width = percentile_window(arr, 1, 99)
+            add_window(ds, [center], [width])
+            path = out_dir / TASKS / "covid19_radiography" / finding / "images" / f"{finding}-{i}.dcm"
+            written.append(write(ds, path, RLELossless))
+    return written
 
 
 # ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The sample archive is reproducible from its generator, byte for byte."""
 
+import csv
 import filecmp
 import os
 import shutil
@@ -26,9 +27,38 @@ def test_generator_reproduces_the_committed_samples(samples, tmp_path):
         assert filecmp.cmp(path, samples / relative, shallow=False), f"{relative} differs from the committed file"
 
 
-@pytest.mark.parametrize("name", ["cr", "dx", "ct", "mr", "enhanced", "broken"])
+@pytest.mark.parametrize(
+    "name", ["cr", "dx", "ct", "mr", "enhanced", "broken", "btmr", "bone_age", "grazpedwri_dx", "covid19_radiography"]
+)
 def test_every_documented_set_is_registered(samples, name):
     assert name in load_generator(samples).SAMPLE_SETS
+
+
+TASK_FILES = {
+    "btmr/Training/*/Tr-*.dcm": 96,
+    "btmr/Testing/*/Te-*.dcm": 24,
+    "bone_age/boneage-training-dataset/*.dcm": 96,
+    "grazpedwri_dx/images_part1/*.dcm": 48,
+    "grazpedwri_dx/images_part2/*.dcm": 48,
+    "covid19_radiography/COVID/images/COVID-*.dcm": 40,
+    "covid19_radiography/Normal/images/Normal-*.dcm": 56,
+    "covid19_radiography/Lung_Opacity/images/Lung_Opacity-*.dcm": 4,
+}
+
+
+def test_task_sets_have_the_public_datasets_layouts(samples):
+    tasks = samples / "tasks"
+    assert {pattern: len(list(tasks.glob(pattern))) for pattern in TASK_FILES} == TASK_FILES
+    classes = ["glioma", "meningioma", "notumor", "pituitary"]
+    assert sorted(p.name for p in (tasks / "btmr" / "Testing").iterdir()) == classes
+    with open(tasks / "bone_age" / "boneage-training-dataset.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["id", "boneage", "male"] and {r["male"] for r in rows} == {"True", "False"}
+    assert {f"{r['id']}.dcm" for r in rows} == {p.name for p in tasks.glob("bone_age/boneage-training-dataset/*.dcm")}
+    with open(tasks / "grazpedwri_dx" / "dataset.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["osteopenia"] for r in rows) == [""] * 56 + ["1"] * 40
+    assert {r["filestem"] for r in rows} == {p.stem for p in tasks.glob("grazpedwri_dx/images_part*/*.dcm")}
 
 
 # dciodvfy (dicom3tools) checks each object against its IOD. The one accepted finding:
