@@ -112,3 +112,15 @@ def test_prediction_writer_writes_csv_and_json_after_a_run(tmp_path):
     rows = list(csv.DictReader((tmp_path / "pred" / "predictions.csv").open()))
     assert len(rows) == 16 and set(rows[0]) == {"image", "prediction", "probability_dark", "probability_bright"}
     assert len(json.loads((tmp_path / "pred" / "predictions.json").read_text())["predictions"]) == 16
+
+
+def test_regression_metrics_average_over_images_so_rmse_exceeds_mae_for_uneven_errors():
+    from ignite.metrics import MeanAbsoluteError, RootMeanSquaredError
+
+    from radtl.engines import regression_values
+
+    output = _output([[10.0], [20.0], [40.0]], [[10.0], [10.0], [10.0]])  # errors 0, 10, 30
+    mae, rmse = MeanAbsoluteError(), RootMeanSquaredError()
+    for metric in (mae, rmse):
+        metric.update(regression_values(output))
+    assert mae.compute() == pytest.approx(40 / 3) and rmse.compute() == pytest.approx((1000 / 3) ** 0.5)

@@ -5,10 +5,10 @@ JSON) rather than writing its own loop; what the study's protocol needs beyond M
 """
 
 from radtl.engines.handlers import MetricsWriter, PredictionWriter, TrainingHistory, write_json
-from radtl.engines.metrics import Accuracy, MacroF1, class_indices
+from radtl.engines.metrics import Accuracy, MacroF1, class_indices, regression_values
 from radtl.engines.prepare import PrepareBatch
 
 __all__ = [
-    "Accuracy", "MacroF1", "class_indices", "PrepareBatch",
+    "Accuracy", "MacroF1", "class_indices", "regression_values", "PrepareBatch",
     "MetricsWriter", "PredictionWriter", "TrainingHistory", "write_json",
 ]

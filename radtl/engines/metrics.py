@@ -15,7 +15,7 @@ import torch
 from ignite.metrics import EpochMetric
 from sklearn.metrics import accuracy_score, f1_score
 
-__all__ = ["class_indices", "MacroF1", "Accuracy"]
+__all__ = ["class_indices", "regression_values", "MacroF1", "Accuracy"]
 
 
 def _stack(values: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -33,6 +33,14 @@ def class_indices(output: Sequence[dict], pred_key: str = "pred", label_key: str
     pred = pred.argmax(dim=1) if pred.shape[1] > 1 else (pred[:, 0] >= 0.5).long()
     label = label.argmax(dim=1) if label.shape[1] > 1 else label[:, 0].round().long()
     return pred, label
+
+
+def regression_values(output: Sequence[dict], pred_key: str = "pred", label_key: str = "label"):
+    """``(predicted values, true values)`` as ``(N,)`` float tensors, for Ignite's
+    ``MeanAbsoluteError`` and ``RootMeanSquaredError``, which then average over images
+    (MONAI's regression metrics reduce per image first, which for one value per image makes the
+    RMSE equal the MAE)."""
+    return _stack([item[pred_key] for item in output])[:, 0], _stack([item[label_key] for item in output])[:, 0]
 
 
 class MacroF1(EpochMetric):
