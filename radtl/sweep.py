@@ -152,6 +152,13 @@ def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
     }
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    """The exception under MONAI's wrappers ("Failed to evaluate ConfigExpression", "applying transform")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
 def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict) -> dict:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished run from an interrupted sweep starts again
@@ -162,8 +169,9 @@ def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict)
     try:
         result.update(status="ok", reason="", **_train_and_test(bundle, run_dir, settings))
     except Exception as error:  # the per-run boundary: record why, keep the sweep going
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        result.update(status="error", reason=f"{type(error).__name__}: {error} ({where.filename}:{where.lineno})")
+        cause = _root_cause(error)
+        where = traceback.extract_tb(cause.__traceback__)[-1]
+        result.update(status="error", reason=f"{type(cause).__name__}: {cause} ({where.filename}:{where.lineno})")
         logger.error("run %s failed: %s", spec.run_id, result["reason"])
     result["seconds"] = round(time.perf_counter() - started, 1)
     write_json(result, run_dir / "result.json")
