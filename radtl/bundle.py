@@ -8,7 +8,7 @@ from pathlib import Path
 
 import radtl
 
-__all__ = ["BUNDLES_DIR", "bundle_root", "available_bundles", "resolve_bundle"]
+__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_root", "resolve_bundle"]
 
 #: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
 BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"

@@ -39,7 +39,7 @@ from radtl.bundle import resolve_bundle
 from radtl.data.inputs import INITS
 from radtl.engines.handlers import write_json
 
-__all__ = ["RunSpec", "parse_inits", "plan_runs", "sweep", "select_best", "STUDY_LRS"]
+__all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "select_best", "sweep"]
 
 logger = logging.getLogger("radtl.sweep")
 

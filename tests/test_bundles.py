@@ -18,9 +18,9 @@ import pytest
 import torch
 from monai.bundle import verify_metadata
 
-from tests.monai_meta_schema import SCHEMA
 from radtl.data import prepare_datalist
 from radtl.networks import create
+from tests.monai_meta_schema import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLES = ("btmr", "bone_age", "grazpedwri_osteopenia", "covid19_cxr")
@@ -96,7 +96,7 @@ def test_bundle_json_is_wiring_only(bundle):
 
 
 def test_bundle_trains_on_its_sample_set(trained):
-    bundle, out, log = trained
+    _, out, log = trained
     history = json.loads((out / "history.json").read_text())
     assert history["epochs_run"] == 2 and len(history["epochs"]) == 2
     assert history["epochs_to_convergence"] in (1, 2)

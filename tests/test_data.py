@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.dataset_trees import bone_age_tree, btmr_tree, covid_tree, grazpedwri_tree, write_image
 from radtl.data import (
     SPLITS,
     DatasetLayoutError,
@@ -24,6 +23,7 @@ from radtl.data import (
     undersample,
 )
 from radtl.transforms import LoadRadiograph
+from tests.dataset_trees import bone_age_tree, btmr_tree, covid_tree, grazpedwri_tree, write_image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "dicom_samples"
 

@@ -104,7 +104,7 @@ def test_prediction_writer_names_classes_and_keeps_probabilities(tmp_path):
 
 
 def test_prediction_writer_writes_csv_and_json_after_a_run(tmp_path):
-    trainer, evaluator, network = _engines(tmp_path, max_epochs=2)
+    trainer, evaluator, _ = _engines(tmp_path, max_epochs=2)
     trainer.run()
     writer = PredictionWriter(tmp_path / "pred", labels=["dark", "bright"])
     writer.attach(evaluator)

@@ -23,12 +23,31 @@ from radtl.data.datalist import (
     undersample,
     write_datalist,
 )
-from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, input_mean, input_std, inference_datalist
+from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_datalist, input_mean, input_std
 
 __all__ = [
-    "ADAPTERS", "BTMR_CLASSES", "IMAGE_SUFFIXES", "SPLITS", "STUDY_SEED", "DatasetLayoutError",
-    "age_strata", "btmr", "class_folders", "covid19_radiography", "grazpedwri_dx", "is_image_file",
-    "list_images", "prepare_datalist", "rsna_bone_age", "stratified_split", "take_fraction",
-    "undersample", "write_datalist",
-    "IMAGENET_MEAN", "IMAGENET_STD", "input_mean", "input_std", "inference_datalist",
+    "ADAPTERS",
+    "BTMR_CLASSES",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMAGE_SUFFIXES",
+    "SPLITS",
+    "STUDY_SEED",
+    "DatasetLayoutError",
+    "age_strata",
+    "btmr",
+    "class_folders",
+    "covid19_radiography",
+    "grazpedwri_dx",
+    "inference_datalist",
+    "input_mean",
+    "input_std",
+    "is_image_file",
+    "list_images",
+    "prepare_datalist",
+    "rsna_bone_age",
+    "stratified_split",
+    "take_fraction",
+    "undersample",
+    "write_datalist",
 ]

@@ -41,16 +41,16 @@ from radtl.data.datalist import (
 
 __all__ = [
     "ADAPTERS",
-    "IMAGE_SUFFIXES",
     "BTMR_CLASSES",
+    "IMAGE_SUFFIXES",
     "btmr",
-    "rsna_bone_age",
-    "grazpedwri_dx",
-    "covid19_radiography",
     "class_folders",
-    "prepare_datalist",
+    "covid19_radiography",
+    "grazpedwri_dx",
     "is_image_file",
     "list_images",
+    "prepare_datalist",
+    "rsna_bone_age",
 ]
 
 #: File suffixes the public datasets use, plus DICOM's.

@@ -11,6 +11,7 @@ Everything is seeded (the study's seed is 1221), so a datalist is the same on ev
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import defaultdict
@@ -24,10 +25,10 @@ __all__ = [
     "STUDY_SEED",
     "DatasetLayoutError",
     "Item",
-    "stratified_split",
-    "undersample",
-    "take_fraction",
     "age_strata",
+    "stratified_split",
+    "take_fraction",
+    "undersample",
     "write_datalist",
 ]
 
@@ -75,7 +76,7 @@ def stratified_split(
     for group in _by_stratum(sorted(items, key=lambda it: str(it["image"])), stratum).values():
         order = rng.permutation(len(group))
         cuts = np.rint(bounds * len(group)).astype(int)
-        for part, (start, stop) in zip(parts, zip(cuts[:-1], cuts[1:])):
+        for part, (start, stop) in zip(parts, itertools.pairwise(cuts)):
             part.extend(group[i] for i in order[start:stop])
     return [sorted(part, key=lambda it: str(it["image"])) for part in parts]
 
@@ -109,7 +110,7 @@ def take_fraction(
     rng = np.random.default_rng(seed)
     kept: list[Item] = []
     for group in _by_stratum(sorted(items, key=lambda it: str(it["image"])), stratum).values():
-        n = max(1, int(round(fraction * len(group))))
+        n = max(1, round(fraction * len(group)))
         kept.extend(group[i] for i in sorted(rng.choice(len(group), n, replace=False)))
     return sorted(kept, key=lambda it: str(it["image"]))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from radtl.data.adapters import list_images
 from radtl.data.datalist import DatasetLayoutError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std", "inference_datalist"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "inference_datalist", "input_mean", "input_std"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -9,6 +9,13 @@ from radtl.engines.metrics import Accuracy, MacroF1, class_indices, regression_v
 from radtl.engines.prepare import PrepareBatch
 
 __all__ = [
-    "Accuracy", "MacroF1", "class_indices", "regression_values", "PrepareBatch",
-    "MetricsWriter", "PredictionWriter", "TrainingHistory", "write_json",
+    "Accuracy",
+    "MacroF1",
+    "MetricsWriter",
+    "PredictionWriter",
+    "PrepareBatch",
+    "TrainingHistory",
+    "class_indices",
+    "regression_values",
+    "write_json",
 ]

@@ -26,9 +26,11 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
-__all__ = ["TrainingHistory", "MetricsWriter", "PredictionWriter", "write_json"]
+__all__ = ["MetricsWriter", "PredictionWriter", "TrainingHistory", "write_json"]
 
 logger = logging.getLogger("radtl.engines")
+#: The batch loss from MONAI's decollated trainer output.
+BATCH_LOSS = from_engine(["loss"], first=True)
 
 
 def write_json(data: object, path: str | os.PathLike) -> Path:
@@ -80,7 +82,7 @@ class TrainingHistory:
         output_dir: str | os.PathLike,
         key_metric: str,
         higher_is_better: bool = True,
-        loss_transform: Callable = from_engine(["loss"], first=True),
+        loss_transform: Callable = BATCH_LOSS,
         optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
         self.validator = validator

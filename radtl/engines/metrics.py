@@ -15,7 +15,7 @@ import torch
 from ignite.metrics import EpochMetric
 from sklearn.metrics import accuracy_score, f1_score
 
-__all__ = ["class_indices", "regression_values", "MacroF1", "Accuracy"]
+__all__ = ["Accuracy", "MacroF1", "class_indices", "regression_values"]
 
 
 def _stack(values: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -1,4 +1,4 @@
 from radtl.transforms.io.array import LoadRadiograph
-from radtl.transforms.io.dictionary import LoadRadiographd, LoadRadiographD, LoadRadiographDict
+from radtl.transforms.io.dictionary import LoadRadiographD, LoadRadiographd, LoadRadiographDict
 
-__all__ = ["LoadRadiograph", "LoadRadiographd", "LoadRadiographD", "LoadRadiographDict"]
+__all__ = ["LoadRadiograph", "LoadRadiographD", "LoadRadiographDict", "LoadRadiographd"]

@@ -9,7 +9,7 @@ from monai.transforms import MapTransform
 
 from radtl.transforms.io.array import LoadRadiograph
 
-__all__ = ["LoadRadiographd", "LoadRadiographD", "LoadRadiographDict"]
+__all__ = ["LoadRadiographD", "LoadRadiographDict", "LoadRadiographd"]
 
 
 class LoadRadiographd(MapTransform):
