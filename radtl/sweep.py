@@ -22,6 +22,7 @@ every run the tables are rewritten:
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import logging
@@ -35,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from radtl.atomic import write_text_atomic
 from radtl.bundle import resolve_bundle
 from radtl.data.inputs import INITS
 from radtl.engines.handlers import write_json
@@ -180,12 +182,11 @@ def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict)
 
 def _write_csv(rows: Sequence[dict], path: Path) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:

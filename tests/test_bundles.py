@@ -42,7 +42,8 @@ def monai_run(bundle: str, *configs: str, cwd: Path = REPO, prefix: tuple[str, .
     for key, value in settings.items():
         command += [f"--{key}", str(value)]
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "Error" in line]
+    assert result.returncode == 0, "\n".join(errors[:20]) + "\n...\n" + result.stderr[-3000:]
     return result.stdout + result.stderr
 
 

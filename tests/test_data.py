@@ -213,3 +213,25 @@ def test_inference_datalist_says_when_the_sex_is_unknown(tmp_path):
     bone_age_tree(tmp_path)
     with pytest.raises(DatasetLayoutError, match=r"sex is not known for 1377.png"):
         inference_datalist(tmp_path / "boneage-training-dataset", with_sex=True)
+
+
+def _write_many(path, text):
+    from radtl.atomic import write_text_atomic
+
+    for _ in range(300):
+        write_text_atomic(path, text)
+
+
+def test_processes_writing_the_same_datalist_do_not_trip_over_each_other(tmp_path):
+    """Under torchrun every rank writes the run's datalist.json; none may lose its temporary file."""
+    import multiprocessing
+
+    path = tmp_path / "datalist.json"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_many, args=(path, "{}\n")) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [w.exitcode for w in workers] == [0, 0] and path.read_text() == "{}\n"
+    assert list(tmp_path.iterdir()) == [path]

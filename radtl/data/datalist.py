@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from radtl.atomic import write_text_atomic
+
 __all__ = [
     "SPLITS",
     "STUDY_SEED",
@@ -124,9 +126,4 @@ def age_strata(items: Sequence[Item], bins: int = 4) -> Stratum:
 
 def write_datalist(datalist: dict, path: str | os.PathLike) -> Path:
     """Write ``datalist`` as JSON (temporary name, then rename) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(datalist, indent=1) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(datalist, indent=1) + "\n")

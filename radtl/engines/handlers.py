@@ -26,6 +26,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
+from radtl.atomic import write_text_atomic
+
 __all__ = ["MetricsWriter", "PredictionWriter", "TrainingHistory", "write_json"]
 
 logger = logging.getLogger("radtl.engines")
@@ -35,12 +37,7 @@ BATCH_LOSS = from_engine(["loss"], first=True)
 
 def write_json(data: object, path: str | os.PathLike) -> Path:
     """Write ``data`` as indented JSON through a temporary file, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float) + "\n")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=1, default=float) + "\n")
 
 
 def _plain(value: object) -> object:
