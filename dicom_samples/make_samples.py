@@ -803,10 +803,13 @@ def axial_slice(
     return ds
 
 
-def ct_image(study: Study, key: object, number: int, hu: np.ndarray, z: float, series: int = 1) -> Dataset:
+def ct_image(
+    study: Study, key: object, number: int, hu: np.ndarray, z: float, series: int = 1,
+    spacing: float = CT_SPACING, thickness: float = CT_STEP,
+) -> Dataset:
     """Axial CT instance from an HU image (stored int16 = HU + 1024, soft-tissue and lung windows)."""
     ds = axial_slice(
-        CT_IMAGE, study, key, number=number, shape=hu.shape, spacing=CT_SPACING, z=z, thickness=CT_STEP,
+        CT_IMAGE, study, key, number=number, shape=hu.shape, spacing=spacing, z=z, thickness=thickness,
         modality="CT", description="Chest 5mm", body_part="CHEST", image_type=["ORIGINAL", "PRIMARY", "AXIAL"],
         series=series,
     )
@@ -1691,6 +1694,70 @@ def build_covid19_radiography(out_dir: Path) -> list[Path]:
             add_window(ds, [center], [width])
             path = out_dir / TASKS / "covid19_radiography" / finding / "images" / f"{finding}-{i}.dcm"
             written.append(write(ds, path, RLELossless))
+    return written
+
+
+# Lung nodule segmentation: tasks/luna_nodule/
+#
+# Chest CT series laid out as radtl's ``ct_series`` layout: one folder of DICOM
+# slices per series and a LUNA16-style ``annotations.csv`` (seriesuid = Series
+# Instance UID, nodule centre in patient coordinates (mm, LPS), diameter in mm).
+# Nodules are soft-tissue spheres inside the lungs; their masks are the spheres
+# of the annotation, so the CSV is the ground truth.
+
+LUNA_SERIES = 20
+LUNA_SLICES = 12
+LUNA_SPACING = 5.0  # mm, in-plane and between slices: a 320 mm field of view at 64x64
+
+
+def lung_nodule_series(rng: np.random.Generator, shape=TASK_SHAPE) -> tuple[list[np.ndarray], list[tuple[float, float, float, float]]]:
+    """HU slices of one chest and its nodules as (column, row, slice, diameter in mm) in voxel units."""
+    slices = [ct_chest_slice(rng, min(z // 3, 4), shape) for z in range(LUNA_SLICES)]
+    rows, cols = shape
+    y, x = _grid(shape)
+    nodules = []
+    for _ in range(int(rng.integers(1, 3))):
+        diameter = float(rng.uniform(15.0, 30.0))
+        side = rng.choice([-1, 1])
+        centre = (
+            cols / 2 + side * rng.uniform(8.0, 14.0) * cols / 64,
+            rows * 0.50 + rng.uniform(-8.0, 6.0) * rows / 64,
+            float(rng.uniform(3.0, LUNA_SLICES - 4.0)),
+        )
+        radius = diameter / 2 / LUNA_SPACING
+        for z, hu in enumerate(slices):
+            r2 = radius**2 - (z - centre[2]) ** 2
+            if r2 <= 0:
+                continue
+            inside = np.clip(math.sqrt(r2) + 0.5 - np.hypot(x - centre[0], y - centre[1]), 0, 1)
+            hu[:] = hu * (1 - inside) + (35.0 + 15.0 * rng.standard_normal(shape)) * inside
+        nodules.append((*centre, diameter))
+    return slices, nodules
+
+
+@sample_set("luna_nodule")
+def build_luna_nodule(out_dir: Path) -> list[Path]:
+    written = []
+    rng = np.random.default_rng(8101)
+    rows = ["seriesuid,coordX,coordY,coordZ,diameter_mm"]
+    for case in range(1, LUNA_SERIES + 1):
+        years = int(rng.integers(45, 80))
+        study = Study(
+            f"luna-{case}", f"RADTL^LUNG^{case:03d}", f"RADTL-LUNG-{case:04d}", birth_date(12 * years + 6),
+            str(rng.choice(["F", "M"])), "CT chest low dose", f"{years:03d}Y", f"ACC-LUNG-{case:04d}",
+        )
+        slices, nodules = lung_nodule_series(rng)
+        folder = out_dir / TASKS / "luna_nodule" / f"case{case:03d}"
+        origin = [-TASK_SHAPE[1] * LUNA_SPACING / 2, -TASK_SHAPE[0] * LUNA_SPACING / 2, 0.0]
+        for z, hu in enumerate(slices):
+            ds = ct_image(study, ("slice", z), z + 1, hu, z * LUNA_SPACING, spacing=LUNA_SPACING, thickness=LUNA_SPACING)
+            written.append(write(ds, folder / f"slice{z + 1:03d}.dcm", RLELossless))
+        for col, row, z, diameter in nodules:
+            world = (origin[0] + col * LUNA_SPACING, origin[1] + row * LUNA_SPACING, z * LUNA_SPACING)
+            rows.append(f"{uid('series', study.key, 1)},{world[0]:.2f},{world[1]:.2f},{world[2]:.2f},{diameter:.2f}")
+    csv_path = out_dir / TASKS / "luna_nodule" / "annotations.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    written.append(csv_path)
     return written
 
 

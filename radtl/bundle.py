@@ -8,7 +8,7 @@ from pathlib import Path
 
 import radtl
 
-__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_root", "resolve_bundle"]
+__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_metadata", "bundle_root", "resolve_bundle"]
 
 #: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
 BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"
@@ -48,3 +48,8 @@ def resolve_bundle(bundle: str | os.PathLike) -> Path:
     if _is_bundle(path):
         return path.resolve()
     return Path(bundle_root(str(bundle)))
+
+
+def bundle_metadata(bundle: str | os.PathLike) -> dict:
+    """A bundle's ``configs/metadata.json`` (its ``name`` and ``version`` name the algorithm in DICOM-SEG)."""
+    return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())

@@ -1,4 +1,5 @@
-"""Datasets for fine-tuning: the public datasets' layouts read into MONAI datalists with the study's splits."""
+"""Datasets for fine-tuning: the public datasets' layouts (classification, regression, LUNA16 segmentation)
+read into MONAI datalists with the study's splits."""
 
 from radtl.data.adapters import (
     ADAPTERS,
@@ -7,9 +8,11 @@ from radtl.data.adapters import (
     btmr,
     class_folders,
     covid19_radiography,
+    ct_series,
     grazpedwri_dx,
     is_image_file,
     list_images,
+    luna16,
     prepare_datalist,
     rsna_bone_age,
 )
@@ -23,7 +26,7 @@ from radtl.data.datalist import (
     undersample,
     write_datalist,
 )
-from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_datalist, input_mean, input_std
+from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_datalist, input_mean, input_std, series_datalist
 
 __all__ = [
     "ADAPTERS",
@@ -38,14 +41,17 @@ __all__ = [
     "btmr",
     "class_folders",
     "covid19_radiography",
+    "ct_series",
     "grazpedwri_dx",
     "inference_datalist",
     "input_mean",
     "input_std",
     "is_image_file",
     "list_images",
+    "luna16",
     "prepare_datalist",
     "rsna_bone_age",
+    "series_datalist",
     "stratified_split",
     "take_fraction",
     "undersample",

@@ -18,12 +18,18 @@ layout                folders and files read                             splits
 ``covid19_radiography`` ``COVID/images/*``, ``Normal/images/*``           undersampled to balance,
                                                                           75 / 12.5 / 12.5
 ``class_folders``     ``<class>/**/*`` (DICOM without suffix too)         75 / 12.5 / 12.5
+``luna16``            ``subset*/<seriesuid>.mhd`` (+ ``.raw``),           every 10th series is
+                      ``annotations.csv`` (world centres, diameters)      validation, no test
+``ct_series``         ``<case>/`` one DICOM series each, and             every 10th series is
+                      ``annotations.csv`` keyed by Series Instance UID    validation, no test
+                      or ``masks/<case>.nii.gz``
 ===================== ================================================== ==========================
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,6 +44,7 @@ from radtl.data.datalist import (
     undersample,
     write_datalist,
 )
+from radtl.dicom.series import read_series_headers
 
 __all__ = [
     "ADAPTERS",
@@ -46,9 +53,11 @@ __all__ = [
     "btmr",
     "class_folders",
     "covid19_radiography",
+    "ct_series",
     "grazpedwri_dx",
     "is_image_file",
     "list_images",
+    "luna16",
     "prepare_datalist",
     "rsna_bone_age",
 ]
@@ -57,6 +66,8 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 #: The Kaggle Brain Tumor MRI folders, in label order.
 BTMR_CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
+
+logger = logging.getLogger(__name__)
 
 Adapter = Callable[[Path, int], dict]
 ADAPTERS: dict[str, Adapter] = {}
@@ -234,6 +245,76 @@ def class_folders(root: Path, seed: int = STUDY_SEED) -> dict:
     return _classification(root.name, names, stratified_split(items, seed=seed))
 
 
+#: LUNA16's annotation columns: the nodule centre in patient coordinates (mm, LPS) and its diameter.
+NODULE_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ", "diameter_mm")
+#: The study (after the LUNA16 pipelines it follows) validates on every 10th series.
+VALIDATION_STRIDE = 10
+
+
+def _nodules_by_series(csv_path: Path) -> dict[str, list[list[float]]]:
+    nodules: dict[str, list[list[float]]] = {}
+    for number, row in enumerate(_read_csv(csv_path, NODULE_COLUMNS), start=2):
+        try:
+            values = [float(row[c]) for c in NODULE_COLUMNS[1:]]
+        except ValueError as error:
+            raise DatasetLayoutError(f"{csv_path}: line {number}: {error}") from error
+        if values[3] <= 0:
+            raise DatasetLayoutError(f"{csv_path}: line {number}: diameter_mm must be > 0, got {values[3]}")
+        nodules.setdefault(row["seriesuid"], []).append(values)
+    return nodules
+
+
+def _segmentation(name: str, cases: list[tuple[str, Item]], annotated: dict[str, list], csv_path: Path) -> dict:
+    """Every ``VALIDATION_STRIDE``-th series (sorted by id, from the first) to validation, the rest to training."""
+    unknown = sorted(set(annotated) - {series for series, _ in cases})
+    if unknown:
+        logger.warning("%s: %d annotated series not in the dataset folder (e.g. %s); their nodules are not used",
+                       csv_path, len(unknown), unknown[0])
+    items = [item for _, item in sorted(cases, key=lambda case: case[0])]
+    validation = items[::VALIDATION_STRIDE]
+    training = [item for index, item in enumerate(items) if index % VALIDATION_STRIDE]
+    return {"task": {"name": name, "kind": "segmentation"}, "labels": {"1": "nodule"},
+            "training": training, "validation": validation, "test": []}
+
+
+@_adapter("luna16")
+def luna16(root: Path, seed: int = STUDY_SEED) -> dict:
+    """LUNA16 as published: ``subset*/<seriesuid>.mhd`` (+ ``.raw``) and ``annotations.csv``.
+
+    Items are ``{"image": mhd, "nodules": [[x, y, z, diameter_mm], ...]}``: masks are drawn as
+    spheres by :class:`radtl.transforms.NoduleMaskd`. Series without annotations are negatives.
+    """
+    csv_path = root / "annotations.csv"
+    annotated = _nodules_by_series(csv_path)
+    volumes = sorted(root.glob("subset*/*.mhd"))
+    if not volumes:
+        raise DatasetLayoutError(f"{root}: no subset*/*.mhd volumes (LUNA16's subset0 ... subset9 folders)")
+    cases = [(p.stem, {"image": str(p.resolve()), "nodules": annotated.get(p.stem, [])}) for p in volumes]
+    return _segmentation("luna16", cases, annotated, csv_path)
+
+
+@_adapter("ct_series")
+def ct_series(root: Path, seed: int = STUDY_SEED) -> dict:
+    """One DICOM CT series per folder, labelled by ``annotations.csv`` (LUNA16's columns, ``seriesuid`` the
+    Series Instance UID) or by provided masks ``masks/<folder>.nii.gz`` on the series' grid."""
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "masks")
+    if not folders:
+        raise DatasetLayoutError(f"{root}: no series folders")
+    csv_path = root / "annotations.csv"
+    annotated = _nodules_by_series(csv_path) if csv_path.is_file() else {}
+    cases = []
+    for folder in folders:
+        mask = root / "masks" / f"{folder.name}.nii.gz"
+        if mask.is_file():
+            cases.append((folder.name, {"image": str(folder.resolve()), "label": str(mask.resolve())}))
+            continue
+        if not csv_path.is_file():
+            raise DatasetLayoutError(f"{folder}: no mask {mask} and no {csv_path}")
+        uid = str(read_series_headers(folder).series_instance_uid)
+        cases.append((uid, {"image": str(folder.resolve()), "nodules": annotated.get(uid, [])}))
+    return _segmentation("ct_series", cases, annotated, csv_path)
+
+
 def prepare_datalist(
     layout: str,
     dataset_dir: str | os.PathLike,
@@ -245,11 +326,12 @@ def prepare_datalist(
 
     Args:
         layout: a key of :data:`ADAPTERS` (``btmr``, ``rsna_bone_age``, ``grazpedwri_dx``,
-            ``covid19_radiography``, ``class_folders``).
+            ``covid19_radiography``, ``class_folders``, ``luna16``, ``ct_series``).
         dataset_dir: the dataset's folder, as downloaded.
         output_path: where to write the datalist JSON (not written when None).
         train_fraction: the study's resource-limited experiment: 0.05, 0.25, 0.5 of the
-            training split with class ratios (age quartiles for bone age) kept.
+            training split with class ratios (age quartiles for bone age, series with and
+            without nodules for segmentation) kept.
         seed: the split seed; fixed (the study's 1221), so every run sees the same split.
 
     Returns:
@@ -263,7 +345,10 @@ def prepare_datalist(
     _require_dir(root, f"the {layout} dataset")
     datalist = ADAPTERS[layout](root, seed)
     training = datalist["training"]
-    stratum = age_strata(training) if datalist["task"]["kind"] == "regression" else (lambda it: it["label"])
+    stratum = {
+        "regression": age_strata(training) if datalist["task"]["kind"] == "regression" else None,
+        "segmentation": lambda it: bool(it.get("nodules")) or "label" in it,
+    }.get(datalist["task"]["kind"]) or (lambda it: it["label"])
     datalist["training"] = take_fraction(training, float(train_fraction), stratum=stratum, seed=seed)
     datalist.update(dataset_dir=str(root.resolve()), train_fraction=float(train_fraction))
     if output_path is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from radtl.data.adapters import list_images
 from radtl.data.datalist import DatasetLayoutError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "inference_datalist", "input_mean", "input_std"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "inference_datalist", "input_mean", "input_std", "series_datalist"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -96,3 +96,22 @@ def inference_datalist(
                 "M or F, or --sex_csv with columns id,male"
             )
     return items
+
+
+def series_datalist(path: str | os.PathLike | list) -> list[dict]:
+    """Inference items for a segmentation bundle: ``[{"image": folder}]`` for each DICOM series folder.
+
+    ``path`` is one series folder (files only), a folder of series folders (any files beside them,
+    such as ``annotations.csv``, are not read), a volume file (``.mhd``, ``.nii.gz``), or a list of these.
+    """
+    if isinstance(path, (list, tuple)):
+        return [item for p in path for item in series_datalist(p)]
+    root = Path(path)
+    if root.is_file():
+        return [{"image": str(root.resolve())}]
+    if not root.is_dir():
+        raise DatasetLayoutError(f"{root}: no such series folder or volume file")
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name != "masks")
+    if folders:
+        return [{"image": str(d.resolve())} for d in folders]
+    return [{"image": str(root.resolve())}]
