@@ -20,7 +20,7 @@ layout                folders and files read                             splits
 ``class_folders``     ``<class>/**/*`` (DICOM without suffix too)         75 / 12.5 / 12.5
 ``luna16``            ``subset*/<seriesuid>.mhd`` (+ ``.raw``),           every 10th series is
                       ``annotations.csv`` (world centres, diameters)      validation, no test
-``ct_series``         ``<case>/`` one DICOM series each, and             every 10th series is
+``ct_series``         ``<case>/`` one DICOM series each, and             every 10th folder is
                       ``annotations.csv`` keyed by Series Instance UID    validation, no test
                       or ``masks/<case>.nii.gz``
 ===================== ================================================== ==========================
@@ -264,9 +264,11 @@ def _nodules_by_series(csv_path: Path) -> dict[str, list[list[float]]]:
     return nodules
 
 
-def _segmentation(name: str, cases: list[tuple[str, Item]], annotated: dict[str, list], csv_path: Path) -> dict:
-    """Every ``VALIDATION_STRIDE``-th series (sorted by id, from the first) to validation, the rest to training."""
-    unknown = sorted(set(annotated) - {series for series, _ in cases})
+def _segmentation(
+    name: str, cases: list[tuple[str, Item]], annotated: dict[str, list], found: set[str], csv_path: Path
+) -> dict:
+    """Every ``VALIDATION_STRIDE``-th case (sorted by name, from the first) to validation, the rest to training."""
+    unknown = sorted(set(annotated) - found)
     if unknown:
         logger.warning("%s: %d annotated series not in the dataset folder (e.g. %s); their nodules are not used",
                        csv_path, len(unknown), unknown[0])
@@ -290,7 +292,7 @@ def luna16(root: Path, seed: int = STUDY_SEED) -> dict:
     if not volumes:
         raise DatasetLayoutError(f"{root}: no subset*/*.mhd volumes (LUNA16's subset0 ... subset9 folders)")
     cases = [(p.stem, {"image": str(p.resolve()), "nodules": annotated.get(p.stem, [])}) for p in volumes]
-    return _segmentation("luna16", cases, annotated, csv_path)
+    return _segmentation("luna16", cases, annotated, {p.stem for p in volumes}, csv_path)
 
 
 @_adapter("ct_series")
@@ -302,17 +304,18 @@ def ct_series(root: Path, seed: int = STUDY_SEED) -> dict:
         raise DatasetLayoutError(f"{root}: no series folders")
     csv_path = root / "annotations.csv"
     annotated = _nodules_by_series(csv_path) if csv_path.is_file() else {}
-    cases = []
+    cases, found = [], set()
     for folder in folders:
+        uid = str(read_series_headers(folder).series_instance_uid)  # also checks the folder is one series
+        found.add(uid)
         mask = root / "masks" / f"{folder.name}.nii.gz"
         if mask.is_file():
             cases.append((folder.name, {"image": str(folder.resolve()), "label": str(mask.resolve())}))
-            continue
-        if not csv_path.is_file():
+        elif csv_path.is_file():
+            cases.append((folder.name, {"image": str(folder.resolve()), "nodules": annotated.get(uid, [])}))
+        else:
             raise DatasetLayoutError(f"{folder}: no mask {mask} and no {csv_path}")
-        uid = str(read_series_headers(folder).series_instance_uid)
-        cases.append((uid, {"image": str(folder.resolve()), "nodules": annotated.get(uid, [])}))
-    return _segmentation("ct_series", cases, annotated, csv_path)
+    return _segmentation("ct_series", cases, annotated, found, csv_path)
 
 
 def prepare_datalist(

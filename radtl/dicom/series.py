@@ -30,11 +30,11 @@ from radtl.dicom.modules import grayscale_pipeline
 
 __all__ = [
     "CTSeries",
-    "SeriesError",
-    "MixedSeriesError",
-    "UnexpectedModalityError",
-    "MixedGeometryError",
     "MissingSlicesError",
+    "MixedGeometryError",
+    "MixedSeriesError",
+    "SeriesError",
+    "UnexpectedModalityError",
     "read_series",
     "read_series_headers",
     "series_files",
@@ -102,11 +102,15 @@ class CTSeries:
 
 
 def series_files(directory: str | os.PathLike) -> list[Path]:
-    """The files directly in ``directory`` that may be instances (any name; no suffix needed)."""
+    """The files directly in ``directory`` that may be instances (any name, no suffix needed; hidden files
+    such as ``.DS_Store`` and a DICOMDIR are not instances)."""
     folder = Path(directory)
     if not folder.is_dir():
         raise SeriesError(f"{folder}: not a folder (a series is read from the folder holding its instances)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name.upper() not in NON_SERIES_FILES)
+    files = sorted(
+        p for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.upper() not in NON_SERIES_FILES
+    )
     if not files:
         raise SeriesError(f"{folder}: no files")
     return files

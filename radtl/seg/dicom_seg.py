@@ -5,8 +5,9 @@ The writer and the reader are symmetric: :func:`write_segmentation` takes a mask
 the order along the slice normal), and :func:`read_segmentation` returns the same array from the
 file. Each frame references its source instance (Derivation Image and Referenced Series, PS3.3
 C.7.6.1 / C.8.20.2), so the SEG lands in the source's study, Frame of Reference and patient:
-highdicom copies those, and only those, identifying modules from the source (PS3.3 A.51.3),
-which is what the standard requires of a derived object in the same study.
+highdicom copies the Patient, General Study and Patient Study modules from the source, which the
+standard requires of a derived object in the same study (PS3.3 A.51.3); the source's scanner and
+institution, which highdicom would also record as contributing equipment, are removed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
-from pydicom.sr.coding import Code
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import ExplicitVRLittleEndian
 
 import radtl
@@ -148,7 +149,7 @@ def segmentation(
         algorithm_identification=algorithm.identification(),
         anatomic_regions=[segment.anatomic_region] if segment.anatomic_region else None,
     )
-    return hd.seg.Segmentation(
+    seg = hd.seg.Segmentation(
         source_images=list(series.datasets),
         pixel_array=frames,
         segmentation_type=(
@@ -170,6 +171,30 @@ def segmentation(
         # every frame kept when nothing was found: an empty SEG is a valid, explicit "no nodule"
         omit_empty_frames=bool(frames.any()),
     )
+    _drop_source_equipment(seg)
+    return seg
+
+
+#: Purpose of Reference "Acquisition Equipment" (DCM 109101), PS3.16 CID 7005.
+ACQUISITION_EQUIPMENT = "109101"
+
+
+def _drop_source_equipment(seg: hd.seg.Segmentation) -> None:
+    """Remove the source's scanner from Contributing Equipment Sequence (PS3.3 C.12.1, Type 3).
+
+    highdicom records the acquisition equipment of the source images there: manufacturer,
+    institution name and address, station and device serial number, which PS3.15 Annex E lists
+    as identifying. The SEG needs none of it, so it does not carry it.
+    """
+    kept = [
+        item
+        for item in seg.get("ContributingEquipmentSequence", [])
+        if not any(code.CodeValue == ACQUISITION_EQUIPMENT for code in item.get("PurposeOfReferenceCodeSequence", []))
+    ]
+    if kept:
+        seg.ContributingEquipmentSequence = kept
+    elif "ContributingEquipmentSequence" in seg:
+        del seg.ContributingEquipmentSequence
 
 
 def write_segmentation(
