@@ -8,7 +8,7 @@ from pathlib import Path
 
 import radtl
 
-__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_metadata", "bundle_root", "resolve_bundle"]
+__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_metadata", "bundle_root", "resolve_bundle", "root_cause", "run_workflow"]
 
 #: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
 BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"
@@ -53,3 +53,23 @@ def resolve_bundle(bundle: str | os.PathLike) -> Path:
 def bundle_metadata(bundle: str | os.PathLike) -> dict:
     """A bundle's ``configs/metadata.json`` (its ``name`` and ``version`` name the algorithm in DICOM-SEG)."""
     return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
+
+
+def run_workflow(config_files: list[str | os.PathLike], overrides: dict) -> None:
+    """Run a bundle's workflow from ``config_files`` (later files override earlier ones) with ``overrides``,
+    as ``python -m monai.bundle run`` does; ``finalize`` runs even when ``run`` fails."""
+    from monai.bundle import ConfigWorkflow
+
+    workflow = ConfigWorkflow(config_file=[str(f) for f in config_files], workflow_type=None, **overrides)
+    workflow.initialize()
+    try:
+        workflow.run()
+    finally:
+        workflow.finalize()
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The exception under MONAI's wrappers ("Failed to evaluate ConfigExpression", "applying transform")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error

@@ -6,18 +6,26 @@ radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imag
                    [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
 radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|radtl] [--strict]
                     [--in_channels 3] [--num_classes 1000] [--out_channels ...]
+radtl segment SERIES_DIR --out SEG.dcm [--bundle luna_nodule_seg] [--send URL] [--fractional]
+              [--fetch URL --study UID --series UID] [--checkpoint PATH] [--threshold 0.5 ...]
+radtl send FILE [FILE ...] --to URL
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import fire
 
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
+from radtl.dicom.series import SeriesError
 from radtl.networks import CheckpointError, available, create, load_pretrained
+from radtl.seg.pacs import PacsError
+from radtl.seg.pacs import send as send_to_pacs
+from radtl.seg.segment import segment as run_segment
 from radtl.sweep import sweep as run_sweep
 
 
@@ -123,6 +131,63 @@ class RadtlCLI:
         _log_to_console()
         out = run_sweep(bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, **bundle_settings)
         print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
+
+    def segment(
+        self,
+        series_dir: str | None = None,
+        out: str = "SEG.dcm",
+        bundle: str = "luna_nodule_seg",
+        send: str | None = None,
+        fetch: str | None = None,
+        study: str | None = None,
+        series: str | None = None,
+        checkpoint: str | None = None,
+        fractional: bool = False,
+        **bundle_settings,
+    ) -> None:
+        """Segment a CT series with a bundle and write a DICOM Segmentation; fetch from / send to a PACS.
+
+        Args:
+            series_dir: the folder holding one CT series (with --fetch: where the fetched series goes).
+            out: the DICOM-SEG file to write.
+            bundle: a segmentation bundle's folder or name.
+            send: store the SEG in a PACS: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
+            fetch: fetch the series from a PACS first (same URL forms: C-GET or WADO-RS), with --study and --series.
+            study: Study Instance UID of the series to fetch.
+            series: Series Instance UID of the series to fetch.
+            checkpoint: trained weights (default: the bundle's models/model.pt).
+            fractional: write probabilities (FRACTIONAL) instead of the thresholded mask (BINARY).
+            bundle_settings: any bundle setting, e.g. --threshold 0.4 --min_nodule_volume_mm3 30.
+        """
+        _log_to_console()
+        try:
+            result = run_segment(
+                series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
+                checkpoint=checkpoint, fractional=fractional, **bundle_settings,
+            )
+        except (SeriesError, PacsError, FileNotFoundError, IsADirectoryError, ValueError) as error:
+            print(f"radtl segment: {error}", file=sys.stderr)
+            if isinstance(error, PacsError) and Path(out).is_file():
+                print(f"radtl segment: the SEG is kept at {out}; send it again when the PACS is back", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(f"SEG: {result.seg}")
+        if send:
+            print(f"sent to {send}: {len(result.sent)} instance(s) stored")
+
+    def send(self, *paths: str, to: str) -> None:
+        """Store DICOM files (a SEG kept after a failed send, say) in a PACS, checking every status.
+
+        Args:
+            paths: the DICOM files.
+            to: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
+        """
+        _log_to_console()
+        try:
+            stored = send_to_pacs(list(paths), to)
+        except (PacsError, ValueError) as error:
+            print(f"radtl send: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(f"sent to {to}: {len(stored)} instance(s) stored")
 
 
 def _log_to_console() -> None:

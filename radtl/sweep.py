@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radtl.atomic import write_text_atomic
-from radtl.bundle import resolve_bundle
+from radtl.bundle import resolve_bundle, root_cause, run_workflow
 from radtl.data.inputs import INITS
 from radtl.engines.handlers import write_json
 
@@ -126,21 +126,10 @@ def _read_config(bundle: Path) -> dict:
     return json.loads((bundle / "configs" / "train.json").read_text())
 
 
-def _run_workflow(config_files: list[Path], overrides: dict) -> None:
-    from monai.bundle import ConfigWorkflow
-
-    workflow = ConfigWorkflow(config_file=[str(f) for f in config_files], workflow_type=None, **overrides)
-    workflow.initialize()
-    try:
-        workflow.run()
-    finally:
-        workflow.finalize()
-
-
 def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
     configs = bundle / "configs"
-    _run_workflow([configs / "train.json"], settings)
-    _run_workflow([configs / "train.json", configs / "evaluate.json"], settings)
+    run_workflow([configs / "train.json"], settings)
+    run_workflow([configs / "train.json", configs / "evaluate.json"], settings)
     history = json.loads((run_dir / "history.json").read_text())
     test = json.loads((run_dir / "test_metrics.json").read_text())["metrics"]
     return {
@@ -154,13 +143,6 @@ def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
     }
 
 
-def _root_cause(error: BaseException) -> BaseException:
-    """The exception under MONAI's wrappers ("Failed to evaluate ConfigExpression", "applying transform")."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
-
-
 def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict) -> dict:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished run from an interrupted sweep starts again
@@ -171,7 +153,7 @@ def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict)
     try:
         result.update(status="ok", reason="", **_train_and_test(bundle, run_dir, settings))
     except Exception as error:  # the per-run boundary: record why, keep the sweep going
-        cause = _root_cause(error)
+        cause = root_cause(error)
         where = traceback.extract_tb(cause.__traceback__)[-1]
         result.update(status="error", reason=f"{type(cause).__name__}: {cause} ({where.filename}:{where.lineno})")
         logger.error("run %s failed: %s", spec.run_id, result["reason"])

@@ -23,7 +23,8 @@ from radtl.networks import create
 from tests.monai_meta_schema import SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
-BUNDLES = ("btmr", "bone_age", "grazpedwri_osteopenia", "covid19_cxr")
+BUNDLES = ("btmr", "bone_age", "grazpedwri_osteopenia", "covid19_cxr")  # image-level tasks; see test_segmentation_bundle
+ALL_BUNDLES = (*BUNDLES, "luna_nodule_seg")
 METRICS = {"btmr": {"f1", "accuracy"}, "bone_age": {"mae", "rmse"}}
 INFERENCE_INPUTS = {
     "btmr": "dicom_samples/tasks/btmr/Testing",
@@ -59,14 +60,14 @@ def _configs(bundle: str) -> dict:
     return {p.stem: json.loads(p.read_text()) for p in (REPO / "bundles" / bundle / "configs").glob("*.json")}
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("bundle", ALL_BUNDLES)
 def test_metadata_is_valid_against_monais_schema(bundle, tmp_path):
     schema = tmp_path / "meta_schema.json"
     schema.write_text(json.dumps(SCHEMA))
     verify_metadata(meta_file=str(REPO / "bundles" / bundle / "configs" / "metadata.json"), filepath=str(schema))
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("bundle", ALL_BUNDLES)
 def test_bundle_has_the_monai_bundle_files(bundle):
     root = REPO / "bundles" / bundle
     for name in ("train", "evaluate", "inference", "multi_gpu_train", "metadata"):
@@ -75,7 +76,7 @@ def test_bundle_has_the_monai_bundle_files(bundle):
         assert (root / name).is_file(), name
 
 
-@pytest.mark.parametrize("bundle", BUNDLES)
+@pytest.mark.parametrize("bundle", ALL_BUNDLES)
 def test_bundle_json_is_wiring_only(bundle):
     """Bundles hold no code: every target is MONAI's, Ignite's, PyTorch's or radtl's."""
     assert not (REPO / "bundles" / bundle / "scripts").exists()

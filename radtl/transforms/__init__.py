@@ -12,21 +12,39 @@ from radtl.transforms.ct import (
 )
 from radtl.transforms.dicom.array import LoadDicomImage, VoiWindow
 from radtl.transforms.dicom.dictionary import (
-    LoadDicomImaged,
     LoadDicomImageD,
+    LoadDicomImaged,
     LoadDicomImageDict,
-    VoiWindowd,
     VoiWindowD,
+    VoiWindowd,
     VoiWindowDict,
 )
-from radtl.transforms.io import LoadRadiograph, LoadRadiographd, LoadRadiographD, LoadRadiographDict
+from radtl.transforms.io import LoadRadiograph, LoadRadiographD, LoadRadiographd, LoadRadiographDict
 from radtl.transforms.seg import SaveDicomSeg, SaveDicomSegD, SaveDicomSegd, SaveDicomSegDict
 
 __all__ = [
-    "LoadDicomImage", "LoadDicomImaged", "LoadDicomImageD", "LoadDicomImageDict",
-    "VoiWindow", "VoiWindowd", "VoiWindowD", "VoiWindowDict",
-    "LoadRadiograph", "LoadRadiographd", "LoadRadiographD", "LoadRadiographDict",
-    "LoadCTVolume", "LoadCTVolumed", "LoadCTVolumeD", "LoadCTVolumeDict",
-    "NoduleSpheres", "NoduleMaskd", "NoduleMaskD", "NoduleMaskDict",
-    "SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict",
+    "LoadCTVolume",
+    "LoadCTVolumeD",
+    "LoadCTVolumeDict",
+    "LoadCTVolumed",
+    "LoadDicomImage",
+    "LoadDicomImageD",
+    "LoadDicomImageDict",
+    "LoadDicomImaged",
+    "LoadRadiograph",
+    "LoadRadiographD",
+    "LoadRadiographDict",
+    "LoadRadiographd",
+    "NoduleMaskD",
+    "NoduleMaskDict",
+    "NoduleMaskd",
+    "NoduleSpheres",
+    "SaveDicomSeg",
+    "SaveDicomSegD",
+    "SaveDicomSegDict",
+    "SaveDicomSegd",
+    "VoiWindow",
+    "VoiWindowD",
+    "VoiWindowDict",
+    "VoiWindowd",
 ]
