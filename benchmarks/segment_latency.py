@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--slices", type=int, default=128)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs after a warm-up; the best is reported")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs; the best is reported")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false", help="skip the untimed first run")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="bundle setting override")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
                 torch.cuda.synchronize()
 
         runs = []
-        for repeat in range(args.repeats + 1):
+        for repeat in range(0 if args.warmup else 1, args.repeats + 1):
             times = {}
             t0 = time.perf_counter()
             item = prepare({"image": str(series_dir)})
