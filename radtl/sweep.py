@@ -13,7 +13,9 @@ that fails records why in its ``result.json`` (status ``error``) and the sweep g
 every run the tables are rewritten:
 
 - ``results.csv``: one row per run: task, backbone, init, lr, seed, train fraction, epochs run,
-  epochs to convergence, the best validation score and every test metric;
+  epochs to convergence, the best validation score and every test metric (``test_*``: the
+  metrics of the split ``evaluate.json`` scores, named in ``eval_split``; ``validation`` for
+  LUNA, whose only held-out split is the validation series, as in the study);
 - ``curves.csv``: every run's per-epoch training loss and validation metrics;
 - ``selection.csv``: per (backbone, init, train fraction), the learning rate with the best mean
   validation score, its test metrics as mean and SD over the runs, and the best run.
@@ -126,13 +128,21 @@ def _read_config(bundle: Path) -> dict:
     return json.loads((bundle / "configs" / "train.json").read_text())
 
 
+def _evaluation_split(bundle: Path, settings: dict) -> str:
+    """The split ``evaluate.json`` scores: ``test``, or ``validation`` for LUNA, which the study split no further."""
+    default = json.loads((bundle / "configs" / "evaluate.json").read_text()).get("eval_split", "test")
+    return str(settings.get("eval_split", default))
+
+
 def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
     configs = bundle / "configs"
     run_workflow([configs / "train.json"], settings)
     run_workflow([configs / "train.json", configs / "evaluate.json"], settings)
     history = json.loads((run_dir / "history.json").read_text())
-    test = json.loads((run_dir / "test_metrics.json").read_text())["metrics"]
+    split = _evaluation_split(bundle, settings)
+    test = json.loads((run_dir / f"{split}_metrics.json").read_text())["metrics"]
     return {
+        "eval_split": split,
         "epochs_run": history["epochs_run"],
         "epochs_to_convergence": history["epochs_to_convergence"],
         "stopped_early": history["stopped_early"],

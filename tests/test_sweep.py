@@ -68,6 +68,7 @@ def test_sweep_runs_a_small_grid_end_to_end_and_resumes(tmp_path, capsys):
     assert [(r["lr"], r["status"]) for r in results] == [("0.001", "ok"), ("0.0001", "ok")]
     assert {"task", "backbone", "init", "seed", "train_fraction", "epochs_to_convergence", "val_f1", "test_f1",
             "test_accuracy"} <= set(results[0])
+    assert results[0]["eval_split"] == "test"
     assert len(_rows(out / "curves.csv")) == 2
     (selected,) = _rows(out / "selection.csv")
     assert selected["backbone"] == "resnet18" and selected["runs"] == "1"
@@ -91,3 +92,12 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert results["radiologynet"]["status"] == "error" and "CheckpointError" in results["radiologynet"]["reason"]
     assert results["random"]["status"] == "ok"
     assert json.loads((out / "sweep.json").read_text())["overrides"] == {"max_epochs": 1}
+
+
+def test_a_segmentation_sweep_scores_the_validation_series_the_study_held_out(tmp_path):
+    out = tmp_path / "sweep"
+    main(["sweep", "luna_nodule_seg", "--lrs", "1e-3", "--repeats", "1", "--backbones", "unet_resnet50",
+          "--output_dir", str(out), "--max_epochs", "1", "--patches_per_volume", "2"])
+    (result,) = _rows(out / "results.csv")
+    assert result["status"] == "ok", result["reason"]
+    assert result["eval_split"] == "validation" and {"val_dice", "test_dice", "test_iou"} <= set(result)
