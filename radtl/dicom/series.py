@@ -150,7 +150,7 @@ def _sorted_series(directory: str | os.PathLike, modality: str | None, with_pixe
     unreadable = []
     for path in paths:
         try:
-            datasets.append(read_dataset(path) if with_pixels else _read_header(path))
+            datasets.append(read_dataset(path, stop_before_pixels=not with_pixels))
         except DicomConversionError as error:
             unreadable.append(f"{path.name} ({error.reason})")
     if unreadable:
@@ -174,14 +174,6 @@ def _sorted_series(directory: str | os.PathLike, modality: str | None, with_pixe
     affine[:3, 2] = normal * slice_spacing
     affine[:3, 3] = _position(datasets[0])
     return CTSeries(tuple(paths), tuple(datasets), affine)
-
-
-def _read_header(path: Path) -> Dataset:
-    ds = read_dataset(path)
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in ds:
-            del ds[keyword]
-    return ds
 
 
 def _require_one_series(directory: str | os.PathLike, datasets: Sequence[Dataset]) -> None:
