@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import enum
 import io
-import logging
 import os
 import time
 import traceback
@@ -31,6 +30,7 @@ from radtl.dicom.convert import ConversionOptions, display_frames
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import read_dataset
+from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
 
 __all__ = [
@@ -258,11 +258,6 @@ def find_sources(src: Path, exclude: Path | None = None) -> Iterator[Path]:
         yield from (Path(folder, name) for name in sorted(files) if not name.startswith("."))
 
 
-def _chunks(items: Sequence[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 def convert_tree(
     src: str | os.PathLike,
     out: str | os.PathLike,
@@ -303,11 +298,11 @@ def convert_tree(
         bar.update(files)
 
     try:
-        if scheduler is None and workers <= 1:
-            for source in todo:
-                record(convert_file(source, root, out, settings), 1)
-        else:
-            _convert_with_dask(todo, root, out, settings, workers, scheduler, record)
+        chunk = 1 if scheduler is None and workers <= 1 else max(1, min(32, len(todo) // (max(workers, 1) * 8) or 1))
+        map_chunks(convert_files, chunked(todo, chunk), root, out, settings,
+                   on_result=lambda part, rows: record(rows, len(part)),
+                   on_failure=lambda part, error: record(_failed_task_rows(part, error), len(part)),
+                   workers=workers, scheduler=scheduler)
     finally:
         bar.close()
         manifest.close()
@@ -321,44 +316,8 @@ def _group_by_source(rows: list[dict]) -> Iterator[tuple[str, list[dict]]]:
     return iter(groups.items())
 
 
-def _convert_with_dask(todo, root, out, settings, workers, scheduler, record) -> None:
-    import dask
-    from distributed import Client, LocalCluster, as_completed
-
-    if scheduler:
-        cluster, client = None, Client(scheduler)
-    else:
-        # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which turns off glibc's adaptive mmap
-        # threshold: every multi-MB frame buffer is then page-faulted afresh (measured: 7.8 ->
-        # 13 ms per file; docs/performance.md). Local workers run with the glibc default.
-        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    try:
-        slots = max(1, len(client.scheduler_info().get("workers", {})) or workers)
-        chunk = max(1, min(32, len(todo) // (slots * 8) or 1))
-        pending = _chunks(todo, chunk)
-        futures = {}
-        for part in (next(pending, None) for _ in range(slots * 4)):
-            if part:
-                futures[client.submit(convert_files, part, root, out, settings, pure=False)] = part
-        flow = as_completed(list(futures))
-        for future in flow:
-            part = futures.pop(future)
-            try:
-                rows = future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker (e.g. a decoder crash) fails its chunk, recorded
-                rows = [dict.fromkeys(MANIFEST_COLUMNS, "") | {"source": str(s), "status": Status.ERROR.value,
-                        "reason": f"internal-error: worker task failed ({type(error).__name__}: {error})"} for s in part]
-            record(rows, len(part))
-            following = next(pending, None)
-            if following:
-                new = client.submit(convert_files, following, root, out, settings, pure=False)
-                futures[new] = following
-                flow.add(new)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+def _failed_task_rows(sources: Sequence[Path], error: BaseException) -> list[dict]:
+    """One error row per source of a chunk whose worker task failed (a lost worker, e.g. a decoder crash)."""
+    reason = f"internal-error: worker task failed ({type(error).__name__}: {error})"
+    return [dict.fromkeys(MANIFEST_COLUMNS, "") | {"source": str(s), "status": Status.ERROR.value, "reason": reason}
+            for s in sources]
