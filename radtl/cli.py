@@ -1,6 +1,11 @@
 """The ``radtl`` command line: a thin ``fire`` layer over the library.
 
 radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
+radtl index SRC DB [--workers N] [--scheduler tcp://host:port] [--include_private] [--exclude_phi] [--retry_errors]
+radtl query DB "SQL" [--out FILE.parquet|FILE.csv]
+radtl profile DB [--out profile.csv] [--min_fill_rate 0.35] [--max_levels 50]
+radtl impute-body-part DB [--rules FILE.yaml]
+radtl tag-features DB OUT [--sample 100000] [--continuous a,b] [--categorical c,d]
 radtl networks
 radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imagenet:PATH,radiologynet:PATH]
                    [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
@@ -17,10 +22,12 @@ import logging
 import sys
 from pathlib import Path
 
+import duckdb
 import fire
 
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
+from radtl.dicom.index import IndexStoreError, body_part_report, build_index, profile_columns, write_query
 from radtl.dicom.series import SeriesError
 from radtl.networks import CheckpointError, available, create, load_pretrained
 from radtl.seg.pacs import PacsError
@@ -77,6 +84,93 @@ class RadtlCLI:
         )
         print(summary)
         print(f"manifest: {out}/manifest.csv")
+
+    def index(
+        self,
+        src: str,
+        db: str,
+        workers: int = 1,
+        scheduler: str | None = None,
+        include_private: bool = False,
+        exclude_phi: bool = False,
+        retry_errors: bool = False,
+        chunk_size: int = 1000,
+        progress: bool | None = None,
+    ) -> None:
+        """Index the headers of every DICOM file under SRC into the Parquet dataset DB (re-running updates it).
+
+        Args:
+            src: the archive: a folder searched recursively, or one file.
+            db: the index folder; a re-run indexes only new and changed files.
+            workers: processes on this machine (a local Dask cluster when > 1).
+            scheduler: address of a Dask scheduler (tcp://host:port) to run on a cluster.
+            include_private: index private attributes too (Private_GGGG_EEEE text columns).
+            exclude_phi: leave out the PS3.15 basic de-identification profile's attributes (UIDs hashed).
+            retry_errors: read again the files that ended in error on an earlier run.
+            chunk_size: files per task and per Parquet part.
+            progress: show a progress bar (default: on a terminal).
+        """
+        try:
+            summary = build_index(src, db, workers=workers, scheduler=scheduler, include_private=include_private,
+                                  exclude_phi=exclude_phi, retry_errors=retry_errors, chunk_size=chunk_size,
+                                  progress=progress)
+        except (IndexStoreError, FileNotFoundError) as error:
+            print(f"radtl index: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(summary)
+        print(f"query it: radtl query {db} \"SELECT Modality, count(*) FROM dicom GROUP BY ALL\"")
+
+    def query(self, db: str, sql: str, out: str | None = None) -> None:
+        """Run SQL over the index DB (the table is `dicom`); print CSV, or write --out FILE.parquet / FILE.csv.
+
+        Args:
+            db: the index folder.
+            sql: a DuckDB query, e.g. "SELECT Modality, count(*) AS files FROM dicom GROUP BY ALL".
+            out: write the result to this .parquet or .csv file instead of printing it.
+        """
+        try:
+            rows = write_query(db, sql, out)
+        except (IndexStoreError, ValueError, duckdb.Error) as error:
+            print(f"radtl query: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        if out:
+            print(f"{rows} row(s) written to {out}")
+
+    def profile(self, db: str, out: str | None = None, min_fill_rate: float = 0.35, min_distinct: int = 2,
+                max_levels: int = 50) -> None:
+        """Profile the index's columns (fill rate, distinct values) and apply the study's tag selection rules.
+
+        Args:
+            db: the index folder.
+            out: also write the whole profile to this CSV file.
+            min_fill_rate: least fraction of files a selected tag is filled in.
+            min_distinct: least number of distinct values of a selected tag.
+            max_levels: most levels of a selected categorical tag.
+        """
+        table = profile_columns(db, min_fill_rate=min_fill_rate, min_distinct=min_distinct, max_levels=max_levels)
+        if out:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(out, index=False)
+        chosen = table[table["selected"]]
+        print(chosen[["column", "role", "fill_rate", "distinct"]].to_string(index=False))
+        roles = chosen["role"].value_counts()
+        print(f"{len(chosen)} of {len(table)} columns selected ({roles.get('continuous', 0)} continuous, "
+              f"{roles.get('categorical', 0)} categorical); {int((table['filled'] == 0).sum())} empty everywhere")
+        if out:
+            print(f"profile: {out}")
+
+    def impute_body_part(self, db: str, rules: str | None = None) -> None:
+        """Report BodyPartExamined before and after imputation from ProtocolName and the descriptions.
+
+        The imputed values are columns of the `dicom` table (BodyPartExaminedImputed, BodyPartExaminedRule,
+        BodyPartExaminedSource); this prints their fill rate and what each rule did.
+
+        Args:
+            db: the index folder.
+            rules: a rules file (default: DB/body_part_rules.yaml when present, else radtl's own).
+        """
+        report = body_part_report(db, rules)
+        print(report)
 
     def networks(self) -> None:
         """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import BinaryIO
 
 import numpy as np
 from pydicom import dcmread
@@ -37,23 +38,27 @@ DEFAULT_MAX_PIXEL_BYTES = 4 * 2**30
 _PARSE_ERRORS = (EOFError, struct.error, ValueError, OverflowError, KeyError, TypeError, NotImplementedError)
 
 
-def read_dataset(path: str | os.PathLike, stop_before_pixels: bool = False) -> Dataset:
+def read_dataset(source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False) -> Dataset:
     """Read a DICOM Part 10 file, or a raw dataset without preamble, or raise :class:`NotDicomError`.
 
     Files without the 128-byte preamble and ``DICM`` prefix (PS3.10 7.1) are common in
     older archives; they are accepted when a forced read finds an image or SOP Class.
     ``stop_before_pixels`` reads the header only (sorting a series needs no pixels).
+    ``source`` is a path or an open binary file (left where pydicom stopped reading).
     """
-    if os.path.getsize(path) == 0:
+    is_file = hasattr(source, "read")
+    size = os.fstat(source.fileno()).st_size if is_file else os.path.getsize(source)
+    if size == 0:
         raise NotDicomError("empty file (0 bytes)")
     try:
-        return dcmread(path, stop_before_pixels=stop_before_pixels)
+        return dcmread(source, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
-        pass
+        if is_file:
+            source.seek(0)
     except _PARSE_ERRORS as error:
         raise NotDicomError(f"header unreadable ({type(error).__name__}: {error})") from error
     try:
-        ds = dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+        ds = dcmread(source, force=True, stop_before_pixels=stop_before_pixels)
         looks_like_dicom = "SOPClassUID" in ds or any(k in ds for k in PIXEL_DATA_KEYWORDS)
     except _PARSE_ERRORS as error:
         raise NotDicomError(f"no DICM prefix and not a raw dataset ({type(error).__name__})") from error
