@@ -30,6 +30,7 @@ from radtl.dicom.export import ExportSettings, convert_tree
 from radtl.dicom.index import IndexStoreError, body_part_report, build_index, profile_columns, write_query
 from radtl.dicom.series import SeriesError
 from radtl.networks import CheckpointError, available, create, load_pretrained
+from radtl.pseudolabel import tag_features_from_index
 from radtl.seg.pacs import PacsError
 from radtl.seg.pacs import send as send_to_pacs
 from radtl.seg.segment import segment as run_segment
@@ -171,6 +172,41 @@ class RadtlCLI:
         """
         report = body_part_report(db, rules)
         print(report)
+
+    def tag_features(
+        self,
+        db: str,
+        out: str,
+        continuous: str | None = None,
+        categorical: str | None = None,
+        fitted: str | None = None,
+        sample: int = 20_000,
+        seed: int = 0,
+    ) -> None:
+        """Build the DICOM-tag feature table for pseudo-labelling: MissForest imputation, [0, 1] scaling, one-hot.
+
+        Writes OUT/tag_features.parquet (path + features), OUT/tag_features.joblib (the fitted
+        preprocessing) and OUT/profile.csv.
+
+        Args:
+            db: the index folder.
+            out: the output folder.
+            continuous: continuous tag columns, comma separated (default: the study's selection rules).
+            categorical: categorical tag columns, comma separated (default: the study's selection rules).
+            fitted: apply this saved tag_features.joblib instead of fitting (new data, same preprocessing).
+            sample: rows the preprocessing is fitted on.
+            seed: the sample's and the forests' seed.
+        """
+        def names(text):
+            return None if text is None else [n for n in (text if isinstance(text, (list, tuple)) else text.split(",")) if n]
+
+        try:
+            target = tag_features_from_index(db, out, names(continuous), names(categorical), fitted=fitted,
+                                             sample=sample, seed=seed)
+        except (IndexStoreError, ValueError, duckdb.Error) as error:
+            print(f"radtl tag-features: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(f"features: {target}")
 
     def networks(self) -> None:
         """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""
