@@ -48,6 +48,16 @@ def sequence(*items: Dataset) -> Sequence:
     return Sequence(list(items))
 
 
+def real_corpus_folders() -> dict[str, Path]:
+    """The folders of real vendor files: pydicom's test files and the pydicom-data package's."""
+    from pydicom.data import get_testdata_file
+
+    pydicom_data = get_testdata_file("RG1_UNCR.dcm")  # shipped by the pydicom-data package
+    if pydicom_data is None:
+        pytest.fail("pydicom-data is not installed: pip install -e '.[test]'")
+    return {"pydicom": Path(get_testdata_file("CT_small.dcm")).parent, "pydicom-data": Path(pydicom_data).parent}
+
+
 @pytest.fixture
 def ramp() -> np.ndarray:
     """A 16x16 int16 ramp from -1000 to 1000 HU-like values."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from distributed import LocalCluster
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -243,7 +244,9 @@ def test_exclude_phi_drops_identifying_attributes_and_hashes_uids_consistently(a
 
 
 def test_a_dask_local_cluster_gives_the_same_table_as_the_local_default(archive, indexed, tmp_path):
-    summary = build_index(archive[0], tmp_path / "db", workers=2, chunk_size=7, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        summary = build_index(archive[0], tmp_path / "db", scheduler=cluster.scheduler_address, chunk_size=7,
+                              progress=False)
     assert summary.indexed == 40
     cluster, local = files_of(tmp_path / "db"), files_of(indexed)
     pd.testing.assert_frame_equal(cluster.drop(columns="index_part"), local.drop(columns="index_part"))

@@ -3,17 +3,17 @@ the tag feature table, and real vendor files indexed."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from pydicom.data import get_testdata_file
 
 from radtl.cli import main as cli
-from radtl.dicom.index import body_part_report, build_index, profile_columns, query, selected_columns
+from radtl.dicom.index import body_part_report, build_index, profile_columns, query
 from radtl.dicom.synthetic import write_archive
 from radtl.pseudolabel import TagFeatureTable, tag_features_from_index
+
+from .conftest import real_corpus_folders
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -153,17 +153,10 @@ def test_radtl_tag_features_with_chosen_columns(archive, tmp_path, capsys):
 # --- real vendor files ------------------------------------------------------------------------------------
 
 
-def real_corpora() -> dict[str, Path]:
-    pydicom_data = get_testdata_file("RG1_UNCR.dcm")  # shipped by the pydicom-data package
-    if pydicom_data is None:
-        pytest.fail("pydicom-data is not installed: pip install -e '.[test]'")
-    return {"pydicom": Path(get_testdata_file("CT_small.dcm")).parent, "pydicom-data": Path(pydicom_data).parent}
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> dict[str, pd.DataFrame]:
     tables = {}
-    for name, folder in real_corpora().items():
+    for name, folder in real_corpus_folders().items():
         db = tmp_path_factory.mktemp(name) / "db"
         build_index(folder, db, include_private=True, progress=False)
         tables[name] = query(db, "SELECT * FROM dicom ORDER BY path")
@@ -172,7 +165,7 @@ def real(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.parametrize("name", ["pydicom", "pydicom-data"])
 def test_every_real_file_gets_a_row_and_every_error_a_reason(real, name):
-    folder, table = real_corpora()[name], real[name]
+    folder, table = real_corpus_folders()[name], real[name]
     files = sorted(str(p.resolve()) for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     assert sorted(table["path"]) == files
     errors = table[table["status"] == "error"]
@@ -198,7 +191,7 @@ def test_real_files_are_indexed_with_their_values(real, file, column, expected):
 
 
 def test_real_files_profile_without_errors(real, tmp_path):
-    folder = real_corpora()["pydicom"]
+    folder = real_corpus_folders()["pydicom"]
     db = tmp_path / "db"
     build_index(folder, db, progress=False)
     profile = profile_columns(db)

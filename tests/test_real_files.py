@@ -13,25 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydicom import dcmread
-from pydicom.data import get_testdata_file
 from pydicom.errors import InvalidDicomError
 
 from radtl.dicom.export import convert_tree
 from radtl.dicom.io import native_grayscale_frames
 
-
-def corpus_folders() -> dict[str, Path]:
-    pydicom_data = get_testdata_file("RG1_UNCR.dcm")  # shipped by the pydicom-data package
-    if pydicom_data is None:
-        pytest.fail("pydicom-data is not installed: pip install -e '.[test]'")
-    return {"pydicom": Path(get_testdata_file("CT_small.dcm")).parent, "pydicom-data": Path(pydicom_data).parent}
+from .conftest import real_corpus_folders
 
 
 @pytest.fixture(scope="module")
 def corpora(tmp_path_factory):
     """Both corpora converted, each into its own output: name -> (folder, summary, rows)."""
     results = {}
-    for name, folder in corpus_folders().items():
+    for name, folder in real_corpus_folders().items():
         out = tmp_path_factory.mktemp(name)
         summary = convert_tree(folder, out, progress=False)
         with open(out / "manifest.csv", newline="") as handle:
@@ -99,7 +93,7 @@ def test_known_bad_files_are_reported_with_the_right_reason(by_name, file, code)
 
 
 def native_grey_files():
-    for folder in corpus_folders().values():
+    for folder in real_corpus_folders().values():
         for path in sorted(folder.rglob("*.dcm")):
             try:
                 ds = dcmread(path)

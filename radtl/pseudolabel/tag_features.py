@@ -797,9 +797,9 @@ def tag_features_from_index(
                                 f"USING SAMPLE reservoir({int(sample)} ROWS) REPEATABLE ({int(seed)})").df()
             table.fit(frame)
             table.save(out / DEFAULT_FILENAME)
-        result = con.execute(f"SELECT path, {columns} FROM dicom WHERE status = 'ok' ORDER BY path")
-        # DuckDB 2 renamed fetch_record_batch to to_arrow_reader
-        reader = (getattr(result, "to_arrow_reader", None) or result.fetch_record_batch)(batch_rows)
+        relation = con.sql(f"SELECT path, {columns} FROM dicom WHERE status = 'ok' ORDER BY path")
+        # DuckDB 2 named it to_arrow_reader; DuckDB 1 fetch_arrow_reader
+        reader = (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(batch_rows)
         target, writer = out / "tag_features.parquet", None
         temporary = target.with_name(f".{target.name}.tmp")
         try:

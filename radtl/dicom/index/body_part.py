@@ -60,6 +60,8 @@ import duckdb
 import yaml
 from pydicom.datadict import tag_for_keyword
 
+from radtl.dicom.index.sql import sql_identifier, sql_literal
+
 __all__ = [
     "BODY_PART_COLUMNS",
     "DEFAULT_RULES_PATH",
@@ -227,14 +229,6 @@ def _load(path: Path) -> BodyPartRules:
 # SQL
 
 
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def normalized_text_sql(column_sql: str) -> str:
     """A DuckDB expression: the text ``column_sql`` (an already quoted column or any expression) normalised.
 
@@ -258,7 +252,7 @@ def normalized_sources_sql(rules: BodyPartRules, columns: Collection[str]) -> di
     Only the sources among ``columns``, in the configured order. :func:`body_part_sql` with
     ``normalized=True`` refers to these aliases.
     """
-    return {_ALIAS_PREFIX + source: normalized_text_sql(_identifier(source))
+    return {_ALIAS_PREFIX + source: normalized_text_sql(sql_identifier(source))
             for source in _sources_present(rules, columns)}
 
 
@@ -273,9 +267,9 @@ def body_part_sql(rules: BodyPartRules, columns: Collection[str], normalized: bo
             inner SELECT) instead of normalising each source inline.
     """
     sources = _sources_present(rules, columns)
-    recorded = (f"nullif(upper(trim(CAST({_identifier(RECORDED)} AS VARCHAR))), '')"
+    recorded = (f"nullif(upper(trim(CAST({sql_identifier(RECORDED)} AS VARCHAR))), '')"
                 if RECORDED in set(columns) else None)
-    texts = {source: _identifier(_ALIAS_PREFIX + source) if normalized else normalized_text_sql(_identifier(source))
+    texts = {source: sql_identifier(_ALIAS_PREFIX + source) if normalized else normalized_text_sql(sql_identifier(source))
              for source in sources}
     # One CASE picks the outcome: 1 = recorded, 2.. = the (rule, source) pairs in match order, NULL = none.
     # The three outputs index lists with that same expression, so DuckDB evaluates it once per row
@@ -285,14 +279,14 @@ def body_part_sql(rules: BodyPartRules, columns: Collection[str], normalized: bo
     for rule in rules.rules:
         for source in sources:
             outcomes.append((rule.body_part, rule.name, source))
-            branches.append(f"WHEN regexp_matches({texts[source]}, {_literal(rule.pattern)}, 'i') "
+            branches.append(f"WHEN regexp_matches({texts[source]}, {sql_literal(rule.pattern)}, 'i') "
                             f"THEN {len(outcomes)}")
     if not branches:
         return {name: "CAST(NULL AS VARCHAR)" for name in BODY_PART_COLUMNS}
     outcome = "(CASE " + " ".join(branches) + " END)"
 
     def pick(position: int) -> str:
-        values = ", ".join("NULL" if item[position] is None else _literal(item[position]) for item in outcomes)
+        values = ", ".join("NULL" if item[position] is None else sql_literal(item[position]) for item in outcomes)
         return f"CAST([{values}][{outcome}] AS VARCHAR)"
 
     imputed = pick(0) if recorded is None else f"coalesce({recorded}, {pick(0)})"
@@ -305,10 +299,10 @@ def body_part_query_sql(rules: BodyPartRules, columns: Collection[str], relation
     Each source is normalised once, in an inner SELECT whose aliases are dropped again.
     """
     normalized = normalized_sources_sql(rules, columns)
-    inner = ", ".join(["*"] + [f"{expression} AS {_identifier(alias)}" for alias, expression in normalized.items()])
-    outer = ", ".join(f"{expression} AS {_identifier(name)}"
+    inner = ", ".join(["*"] + [f"{expression} AS {sql_identifier(alias)}" for alias, expression in normalized.items()])
+    outer = ", ".join(f"{expression} AS {sql_identifier(name)}"
                       for name, expression in body_part_sql(rules, columns, normalized=True).items())
-    hidden = f" EXCLUDE ({', '.join(_identifier(alias) for alias in normalized)})" if normalized else ""
+    hidden = f" EXCLUDE ({', '.join(sql_identifier(alias) for alias in normalized)})" if normalized else ""
     return f"SELECT *{hidden}, {outer} FROM (SELECT {inner} FROM {relation_sql})"
 
 
@@ -330,9 +324,9 @@ def impute_body_parts(
         return []
     row_column = "_bp_row"
     with duckdb.connect() as con:
-        definitions = ", ".join([f"{row_column} BIGINT"] + [f"{_identifier(c)} VARCHAR" for c in columns])
+        definitions = ", ".join([f"{row_column} BIGINT"] + [f"{sql_identifier(c)} VARCHAR" for c in columns])
         con.execute(f"CREATE TABLE records ({definitions})")
         con.executemany(f"INSERT INTO records VALUES ({', '.join('?' * (len(columns) + 1))})", rows)
-        outputs = ", ".join(_identifier(name) for name in BODY_PART_COLUMNS)
+        outputs = ", ".join(sql_identifier(name) for name in BODY_PART_COLUMNS)
         query = body_part_query_sql(rules, columns, "records")
         return [tuple(row) for row in con.execute(f"SELECT {outputs} FROM ({query}) ORDER BY {row_column}").fetchall()]

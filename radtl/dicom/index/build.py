@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import duckdb
 import pyarrow as pa
@@ -39,7 +40,8 @@ from tqdm.auto import tqdm
 from radtl.dicom.errors import DicomConversionError, NotDicomError
 from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
-from radtl.dicom.index.store import DicomIndex, IndexStoreError, sql_literal
+from radtl.dicom.index.sql import sql_literal
+from radtl.dicom.index.store import DicomIndex, IndexStoreError
 from radtl.dicom.io import read_dataset
 from radtl.parallel import chunked, map_chunks
 
@@ -163,7 +165,7 @@ class _Lock:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self) -> _Lock:
+    def __enter__(self) -> Self:
         self.handle = open(self.path, "w")  # held for the run, closed in __exit__
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

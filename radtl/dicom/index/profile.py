@@ -28,7 +28,8 @@ import pandas as pd
 
 from radtl.dicom.deidentification import basic_profile_action
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, column_attribute
-from radtl.dicom.index.store import DicomIndex, connect, sql_identifier
+from radtl.dicom.index.sql import sql_identifier
+from radtl.dicom.index.store import DicomIndex, connect
 
 __all__ = ["PROFILE_COLUMNS", "BodyPartReport", "body_part_report", "column_kind", "profile_columns", "selected_columns"]
 

@@ -33,26 +33,17 @@ from typing import TextIO
 import duckdb
 import pandas as pd
 
-from radtl.dicom.index.body_part import BodyPartRules, body_part_sql, load_body_part_rules, normalized_sources_sql
+from radtl.dicom.index.body_part import BodyPartRules, body_part_query_sql, load_body_part_rules
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions
+from radtl.dicom.index.sql import sql_identifier, sql_literal
 
-__all__ = ["DicomIndex", "IndexStoreError", "connect", "query", "sql_identifier", "sql_literal", "write_query"]
+__all__ = ["DicomIndex", "IndexStoreError", "connect", "query", "write_query"]
 
 FORMAT_VERSION = 1
 
 
 class IndexStoreError(ValueError):
     """An index folder that is missing, damaged, or was built from another source or with other options."""
-
-
-def sql_literal(text: str | os.PathLike) -> str:
-    """A SQL string literal (single quotes doubled)."""
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def sql_identifier(name: str) -> str:
-    """A SQL identifier, quoted (``"ProtocolName"``)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -172,12 +163,7 @@ def connect(
         local = index.path / "body_part_rules.yaml"
         body_part_rules = load_body_part_rules(body_part_rules or (local if local.is_file() else None))
     columns = [row[0] for row in con.execute("DESCRIBE dicom_current").fetchall()]
-    normalized = normalized_sources_sql(body_part_rules, columns)
-    inner = ", ".join(["*"] + [f"{expression} AS {sql_identifier(alias)}" for alias, expression in normalized.items()])
-    outer = ", ".join(f"{expression} AS {sql_identifier(name)}"
-                      for name, expression in body_part_sql(body_part_rules, columns, normalized=True).items())
-    hidden = f" EXCLUDE ({', '.join(sql_identifier(a) for a in normalized)})" if normalized else ""
-    con.execute(f"CREATE OR REPLACE VIEW dicom AS SELECT *{hidden}, {outer} FROM (SELECT {inner} FROM dicom_current)")
+    con.execute(f"CREATE OR REPLACE VIEW dicom AS {body_part_query_sql(body_part_rules, columns, 'dicom_current')}")
     return con
 
 
