@@ -265,6 +265,15 @@ def test_radtl_query_writes_parquet(indexed, tmp_path):
     assert len(pd.read_parquet(tmp_path / "q.parquet")) == 40
 
 
+def test_radtl_query_writes_csv_with_multiple_values_as_dicom_encodes_them(indexed, tmp_path, capsys):
+    sql = "SELECT WindowCenter FROM dicom WHERE Modality = 'CT' LIMIT 1"
+    cli(["query", str(indexed), sql, "--out", str(tmp_path / "q.csv")])
+    assert (tmp_path / "q.csv").read_text().splitlines() == ["WindowCenter", "40.0\\-600.0"]
+    capsys.readouterr()
+    cli(["query", str(indexed), sql])
+    assert capsys.readouterr().out == (tmp_path / "q.csv").read_text()
+
+
 def test_radtl_query_on_a_folder_that_is_not_an_index_fails_clearly(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli(["query", str(tmp_path), "SELECT 1"])

@@ -197,25 +197,30 @@ def write_query(
     Args:
         db: the index folder.
         sql: a query over the table ``dicom``.
-        out: a ``.parquet`` or ``.csv`` file (written by DuckDB), or None for CSV on ``stream``.
+        out: a ``.parquet`` file (written by DuckDB) or a ``.csv`` file, or None for CSV on ``stream``.
         stream: where CSV goes when ``out`` is None (default: standard output).
         batch_rows: rows fetched at a time when streaming CSV.
     """
+    if out is not None and Path(out).suffix.lower() not in (".parquet", ".csv"):
+        raise ValueError(f"--out must end in .parquet or .csv, got {out}")
     with connect(db) as con:
-        if out is not None:
-            suffix = Path(out).suffix.lower()
-            if suffix not in (".parquet", ".csv"):
-                raise ValueError(f"--out must end in .parquet or .csv, got {out}")
-            fmt = "parquet" if suffix == ".parquet" else "csv, HEADER"
+        if out is not None and Path(out).suffix.lower() == ".parquet":
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY ({sql}) TO {sql_literal(out)} (FORMAT {fmt})")
-            return con.execute(f"SELECT count(*) FROM read_{suffix[1:]}({sql_literal(out)})").fetchone()[0]
-        stream = stream or sys.stdout
+            con.execute(f"COPY ({sql}) TO {sql_literal(out)} (FORMAT parquet)")
+            return con.execute(f"SELECT count(*) FROM read_parquet({sql_literal(out)})").fetchone()[0]
         result = con.execute(sql)
-        writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow([column[0] for column in result.description])
-        count = 0
-        while batch := result.fetchmany(batch_rows):
-            writer.writerows([_csv_value(v) for v in row] for row in batch)
-            count += len(batch)
-        return count
+        if out is None:
+            return _write_csv(result, stream or sys.stdout, batch_rows)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="", encoding="utf-8") as handle:
+            return _write_csv(result, handle, batch_rows)
+
+
+def _write_csv(result: duckdb.DuckDBPyConnection, stream: TextIO, batch_rows: int) -> int:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow([column[0] for column in result.description])
+    count = 0
+    while batch := result.fetchmany(batch_rows):
+        writer.writerows([_csv_value(v) for v in row] for row in batch)
+        count += len(batch)
+    return count
