@@ -240,6 +240,15 @@ def test_exclude_phi_drops_identifying_attributes_and_hashes_uids_consistently(a
     assert {"Modality", "Rows", "WindowCenter"} <= set(table.columns)
 
 
+def test_exclude_phi_keeps_the_item_count_of_sequences_whose_references_the_profile_replaces(tmp_path):
+    ds = image_dataset(np.zeros((4, 4)), Modality="CT")
+    ds.ReferencedImageSequence = Sequence([Dataset(), Dataset()])  # X/Z/U*: its UIDs are replaced, not its length
+    write(ds, tmp_path / "src" / "ct.dcm", enforce_file_format=True)
+    build_index(tmp_path / "src", tmp_path / "db", exclude_phi=True, progress=False)
+    row = files_of(tmp_path / "db").iloc[0]
+    assert row["status"] == "ok" and row["ReferencedImageSequence"] == 2
+
+
 # --- engines ----------------------------------------------------------------------------------------------
 
 

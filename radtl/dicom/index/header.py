@@ -246,7 +246,7 @@ def _element_columns(ds: Dataset, tag: BaseTag, options: HeaderOptions, row: dic
         values = ["\\".join(values)]  # the private dictionary's VM is unknown: the values as DICOM encodes them
     if not values:
         return
-    if action:  # a UID the profile replaces
+    if action and column.kind == ColumnKind.TEXT:  # a UID the profile replaces (a sequence keeps its item count)
         values = [_uid_replacement(v) for v in values]
     if column.kind == ColumnKind.TEXT:
         cut = [v[: options.max_text_length] for v in values]
