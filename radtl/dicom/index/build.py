@@ -41,7 +41,7 @@ from radtl.dicom.errors import DicomConversionError, NotDicomError
 from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
-from radtl.dicom.index.store import DicomIndex, IndexStoreError
+from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
 from radtl.dicom.io import read_dataset
 from radtl.parallel import chunked, map_chunks
 
@@ -274,8 +274,6 @@ def build_index(
 
 
 def _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit) -> IndexSummary:
-    from radtl.dicom.index.store import connect
-
     listed = _write_listing(src, index.path.resolve(), scan_dir)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"  # unique: parts are never overwritten
     summary = IndexSummary()

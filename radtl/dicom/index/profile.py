@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 
 import pandas as pd
+from pydicom.datadict import tag_for_keyword
 
 from radtl.dicom.deidentification import basic_profile_action
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, column_attribute
@@ -64,7 +65,7 @@ def column_kind(name: str, duckdb_type: str) -> tuple[str | None, str]:
         return None, "other"
     if vr == "UI":
         return vr, "uid"
-    action = basic_profile_action(_tag(keyword))
+    action = basic_profile_action(tag_for_keyword(keyword))
     if action and vr in _FREE_TEXT_VRS | _SHORT_TEXT_VRS:
         return vr, "identifying"
     if vr in _DATE_TIME_VRS:
@@ -82,12 +83,6 @@ def column_kind(name: str, duckdb_type: str) -> tuple[str | None, str]:
     if vr in _FREE_TEXT_VRS:
         return vr, "free-text"
     return vr, "other"
-
-
-def _tag(keyword: str) -> int:
-    from pydicom.datadict import tag_for_keyword
-
-    return tag_for_keyword(keyword)
 
 
 def profile_columns(

@@ -55,10 +55,6 @@ class IndexMetadata:
     exclude_phi: bool = False
     format: int = FORMAT_VERSION
 
-    @property
-    def options(self) -> HeaderOptions:
-        return HeaderOptions(include_private=self.include_private, exclude_phi=self.exclude_phi)
-
 
 class DicomIndex:
     """An index folder.
