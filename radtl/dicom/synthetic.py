@@ -8,11 +8,18 @@ missing in part of the files while ProtocolName and StudyDescription name the bo
 Croatian, English or Latin, with abbreviations and typos. :class:`ArchiveFile` records what
 each file truly is, so a test can check what the index, the imputation or a clustering
 recovered.
+
+For pseudo-labelling, ``pixels="phantom"`` draws each body part as a shape of its own (a skull
+ring, two lungs, five fingers, ...) under that modality's window instead of noise, and
+:func:`write_reports` writes a narrative report per study, in Croatian, naming the body part
+in the words a radiologist would use, with some studies unreported as in any real archive.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +27,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-__all__ = ["EXAMINATIONS", "ArchiveFile", "Examination", "write_archive"]
+__all__ = ["EXAMINATIONS", "REPORT_PHRASES", "ArchiveFile", "Examination", "phantom", "write_archive", "write_reports"]
 
 _SOP_CLASSES = {
     "CT": "1.2.840.10008.5.1.4.1.1.2",
@@ -68,6 +75,75 @@ class ArchiveFile:
     body_part_recorded: bool
     patient_id: str
     study_uid: str
+    accession_number: str = ""
+
+
+def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
+    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+
+
+def _box(x: np.ndarray, y: np.ndarray, cx: float, cy: float, half_width: float, half_height: float) -> np.ndarray:
+    return (np.abs(x - cx) <= half_width) & (np.abs(y - cy) <= half_height)
+
+
+def _head(x, y):
+    return 0.4 * _ellipse(x, y, 0, 0, 0.7, 0.8) + 0.95 * (_ellipse(x, y, 0, 0, 0.8, 0.9) & ~_ellipse(x, y, 0, 0, 0.7, 0.8))
+
+
+def _chest(x, y):
+    lungs = _ellipse(x, y, -0.4, -0.05, 0.28, 0.5) | _ellipse(x, y, 0.4, -0.05, 0.28, 0.5)
+    return 0.6 * (_ellipse(x, y, 0, 0, 0.9, 0.7) & ~lungs)
+
+
+def _abdomen(x, y):
+    return 0.45 * _ellipse(x, y, 0, 0, 0.9, 0.75) + 0.3 * _ellipse(x, y, -0.35, -0.1, 0.3, 0.25) + 0.25 * _ellipse(x, y, 0, 0.5, 0.12, 0.12)
+
+
+def _brain(x, y):
+    radius = np.hypot(x, y)
+    return _ellipse(x, y, 0, 0, 0.75, 0.85) * (0.55 + 0.35 * np.cos(10.0 * radius))
+
+
+def _lumbar_spine(x, y):
+    return 0.8 * sum(_box(x, y, 0, cy, 0.25, 0.12) for cy in (-0.72, -0.36, 0.0, 0.36, 0.72)).astype(bool)
+
+
+def _knee(x, y):
+    return 0.75 * (_box(x, y, 0, -0.5, 0.3, 0.42) | _box(x, y, 0, 0.5, 0.26, 0.42)) + 0.2 * _ellipse(x, y, 0.45, 0, 0.1, 0.12)
+
+
+def _hand(x, y):
+    fingers = sum(_box(x, y, cx, -0.45, 0.07, 0.4) for cx in (-0.52, -0.26, 0.0, 0.26, 0.52)).astype(bool)
+    return 0.75 * (fingers | _box(x, y, 0, 0.35, 0.6, 0.35))
+
+
+def _wrist(x, y):
+    carpals = sum(_box(x, y, cx, -0.55, 0.1, 0.1) for cx in (-0.3, 0.0, 0.3)).astype(bool)
+    return 0.8 * (carpals | _box(x, y, -0.2, 0.35, 0.12, 0.55) | _box(x, y, 0.22, 0.4, 0.08, 0.5))
+
+
+_PHANTOMS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "HEAD": _head, "CHEST": _chest, "ABDOMEN": _abdomen, "BRAIN": _brain, "LSPINE": _lumbar_spine,
+    "KNEE": _knee, "HAND": _hand, "WRIST": _wrist,
+}
+
+
+def phantom(body_part: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``(size, size)`` picture in [0, 1] of ``body_part``: its own shape, shifted, scaled and noisy."""
+    scale = rng.uniform(0.9, 1.1)
+    shift = rng.uniform(-0.1, 0.1, 2)
+    axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
+    y, x = np.meshgrid((axis - shift[1]) / scale, (axis - shift[0]) / scale, indexing="ij")
+    picture = np.asarray(_PHANTOMS[body_part](x, y), dtype=np.float64)
+    return np.clip(picture + rng.normal(0.0, 0.04, picture.shape), 0.0, 1.0)
+
+
+def _stored_window(ds: Dataset) -> tuple[float, float]:
+    """The stored values the first window of ``ds`` maps to black and white (PS3.3 C.11.1 then C.11.2)."""
+    center = float(ds.WindowCenter[0] if ds["WindowCenter"].VM > 1 else ds.WindowCenter)
+    width = float(ds.WindowWidth[0] if ds["WindowWidth"].VM > 1 else ds.WindowWidth)
+    slope, intercept = float(ds.get("RescaleSlope", 1)), float(ds.get("RescaleIntercept", 0))
+    return (center - width / 2 - intercept) / slope, (center + width / 2 - intercept) / slope
 
 
 def _image_attributes(ds: Dataset, modality: str, rng: np.random.Generator, size: int) -> None:
@@ -107,6 +183,7 @@ def write_archive(
     body_part_missing: float = 0.5,
     image_size: int = 16,
     seed: int = 0,
+    pixels: str = "noise",
 ) -> list[ArchiveFile]:
     """Write ``studies`` studies as ``root/<patient>/<study>/<series>/<n>.dcm``; return the truth per file.
 
@@ -118,7 +195,11 @@ def write_archive(
         body_part_missing: fraction of studies whose files lack BodyPartExamined.
         image_size: rows and columns of the (noise) images.
         seed: the random generator's seed; the same arguments write the same files.
+        pixels: ``"noise"`` (uniform 12-bit noise) or ``"phantom"`` (:func:`phantom` of the true
+            body part, spanning the file's first window, so the converted image shows it).
     """
+    if pixels not in ("noise", "phantom"):
+        raise ValueError(f"pixels must be 'noise' or 'phantom', not {pixels!r}")
     root = Path(root)
     rng = np.random.default_rng(seed)
     written: list[ArchiveFile] = []
@@ -128,6 +209,7 @@ def write_archive(
         study_uid = generate_uid(entropy_srcs=[str(seed), "study", str(study_number)])
         recorded = rng.random() >= body_part_missing
         description = str(rng.choice(exam.descriptions))
+        accession = f"A{seed:03d}{study_number:06d}"
         manufacturer = str(rng.choice(_MANUFACTURERS[exam.modality]))
         for series_number in range(series_per_study):
             series_uid = generate_uid(entropy_srcs=[str(seed), "series", str(study_number), str(series_number)])
@@ -144,6 +226,7 @@ def write_archive(
                 ds.PatientSex = "F" if study_number % 4 < 2 else "M"
                 ds.PatientAge = f"{int(rng.integers(5, 90)):03d}Y"
                 ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+                ds.AccessionNumber = accession
                 ds.StudyDate = f"20{10 + study_number % 12:02d}0{1 + study_number % 9}15"
                 ds.Modality, ds.Manufacturer = exam.modality, manufacturer
                 ds.StudyDescription, ds.ProtocolName = description, protocol
@@ -152,8 +235,72 @@ def write_archive(
                 if recorded:
                     ds.BodyPartExamined = exam.body_part
                 _image_attributes(ds, exam.modality, rng, image_size)
+                if pixels == "phantom":
+                    low, high = _stored_window(ds)
+                    picture = phantom(exam.body_part, image_size, rng)
+                    if ds.PhotometricInterpretation == "MONOCHROME1":
+                        picture = 1.0 - picture
+                    stored = np.clip(np.rint(low + picture * (high - low)), 0, 4095).astype(np.uint16)
+                    ds.PixelData = stored.tobytes()
                 path = root / patient_id / f"study{study_number:04d}" / f"series{series_number:02d}" / f"{instance:04d}.dcm"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 ds.save_as(path, enforce_file_format=True)
-                written.append(ArchiveFile(path, exam.modality, exam.body_part, recorded, patient_id, study_uid))
+                written.append(ArchiveFile(path, exam.modality, exam.body_part, recorded, patient_id, study_uid, accession))
     return written
+
+
+#: What a report says about each body part, in the words of a Croatian radiology report.
+REPORT_PHRASES: dict[str, tuple[str, ...]] = {
+    "HEAD": ("CT glave bez kontrasta", "intrakranijski bez krvarenja", "moždane komore uredne širine", "kalvarija intaktna"),
+    "CHEST": ("pluća bez infiltrata", "srce uredne veličine", "medijastinum nije proširen", "bez pleuralnog izljeva"),
+    "ABDOMEN": ("jetra uredne veličine", "slezena i gušterača uredne", "bubrezi bez kamenaca", "bez slobodne tekućine u abdomenu"),
+    "BRAIN": ("mozak uredne morfologije", "bijela tvar bez lezija", "moždane komore simetrične", "supratentorijski bez promjena"),
+    "LSPINE": ("lumbalna kralježnica", "protruzija diska L4-L5", "spinalni kanal nije sužen", "kralješci uredne visine"),
+    "KNEE": ("koljeno", "medijalni menisk uredan", "prednji križni ligament intaktan", "patela u uobičajenom položaju"),
+    "HAND": ("šaka", "falange prstiju bez prijeloma", "metakarpalne kosti uredne", "zglobovi šake uredni"),
+    "WRIST": ("ručni zglob", "distalni radius bez prijeloma", "ulna uredna", "karpalne kosti u uobičajenom odnosu"),
+}
+_REPORT_FILLERS = ("Bez znakova koštane destrukcije.", "Kontrola nakon mjesec dana.", "Uredan nalaz.",
+                   "Nema svježih traumatskih promjena.", "Preporuča se klinička korelacija.")
+
+
+def write_reports(
+    files: Sequence[ArchiveFile],
+    path: str | os.PathLike,
+    missing: float = 0.1,
+    short: float = 0.05,
+    seed: int = 0,
+) -> Path:
+    """Write ``path``, a CSV of one narrative report per study: ``AccessionNumber,text``.
+
+    Each report names the study's body part in two to three of its :data:`REPORT_PHRASES`
+    and adds a sentence that names none, as real reports do. A fraction of the studies has
+    no report, and another a report too short to use ("ok."), so that a pipeline reading
+    them meets both.
+
+    Args:
+        files: what :func:`write_archive` returned.
+        path: the CSV file to write.
+        missing: fraction of studies without a report row.
+        short: fraction of studies whose report is too short to carry meaning.
+        seed: the random generator's seed.
+    """
+    rng = np.random.default_rng(seed)
+    studies = {file.accession_number: file for file in files}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["AccessionNumber", "text"])
+        for accession, file in studies.items():
+            draw = rng.random()
+            if draw < missing:
+                continue
+            if draw < missing + short:
+                writer.writerow([accession, "ok."])
+                continue
+            phrases = rng.choice(REPORT_PHRASES[file.body_part], size=int(rng.integers(2, 4)), replace=False)
+            sentences = [f"{str(p).capitalize()}." for p in phrases] + [str(rng.choice(_REPORT_FILLERS))]
+            rng.shuffle(sentences)
+            writer.writerow([accession, " ".join(sentences)])
+    return path
