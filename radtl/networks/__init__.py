@@ -9,6 +9,7 @@ checkpoints (:func:`load_pretrained`)::
     report = load_pretrained(model, "ResNet50.tar.gz", source="radiologynet")
 """
 
+from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.networks.backbone import PYRAMID_STRIDES, Backbone, SequentialBackbone
 from radtl.networks.densenet import DenseNet121
 from radtl.networks.efficientnet import EfficientNet
@@ -39,6 +40,8 @@ __all__ = [
     "BoneAgeRegressor",
     "CheckpointError",
     "CheckpointSource",
+    "ConvAutoencoder",
+    "DenseAutoencoder",
     "DenseNet121",
     "EfficientNet",
     "EncoderUNet",
