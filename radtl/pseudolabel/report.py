@@ -1,0 +1,622 @@
+"""What people look at after pseudo-labelling, and the report that ties it together (thesis 2.4).
+
+RadiologyNET judged its clusters by eye as much as by HS / NMI: random images per cluster
+(thesis Fig. 2.12), the mixture of Modality and BodyPartExamined inside each cluster as stacked
+bars (Fig. 2.11 on the clustering sample, Fig. 2.15 on the whole labelled archive), and the sizes
+and fate of the final groups (Fig. 2.14: 50 groups, 14 heterogeneous ones dropped, 36 kept).
+This module draws those views and writes them into one report:
+
+- :func:`cluster_mosaic`: one row of random images per cluster (Fig. 2.12);
+- :func:`composition_table` / :func:`composition_chart`: value counts per cluster and the
+  stacked bars of Fig. 2.11 / 2.15, one chart per attribute (call it once for BodyPartExamined,
+  once for Modality);
+- :func:`elbow_plot`: the clustering objective against k, with the Kneedle elbow marked;
+- :func:`embed_2d` / :func:`embedding_plot`: a 2-D map (t-SNE, UMAP or PCA) of the fused
+  embeddings, coloured by any labelling;
+- :func:`write_report`: ``report.md`` and ``report.html`` with the same content (summary, tables,
+  figures, notes), figure links relative so the folder can be moved or zipped.
+
+Every function writes one file (two for :func:`write_report`) atomically and returns its path.
+Figures use matplotlib's object-oriented :class:`~matplotlib.figure.Figure`, no pyplot state.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import numbers
+import os
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
+
+from radtl.atomic import write_text_atomic
+from radtl.dicom.image import resize_with_pad
+from radtl.png import encode_png
+
+__all__ = [
+    "cluster_mosaic",
+    "composition_chart",
+    "composition_table",
+    "elbow_plot",
+    "embed_2d",
+    "embedding_plot",
+    "write_report",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Grey level of the tile drawn for an image that could not be read (its X is white).
+UNREADABLE_GREY = 128
+#: tab20 without its two greys, which are kept for "other" and for missing values: at most this
+#: many values get a colour of their own in a chart or a scatter legend.
+MAX_OWN_COLOURS = 18
+_PALETTE = tuple(to_hex(c) for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15))
+_OTHER_COLOUR = "#7f7f7f"
+_MISSING_COLOUR = "#d9d9d9"
+_OTHER = "other"
+_DPI = 100
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers: categories, colours, atomic file writes
+# --------------------------------------------------------------------------------------------
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # array-likes: not a single missing scalar
+        return False
+
+
+def _as_categories(values: Sequence, missing_label: str) -> list[str]:
+    """Each value as its category name: ``str(value)``, or ``missing_label`` for None / NaN / ""."""
+    return [missing_label if _is_missing(v) else str(v) for v in values]
+
+
+def _ranked(categories: Sequence[str], exclude: str | None = None) -> list[str]:
+    """Distinct categories, most frequent first (ties by name), leaving ``exclude`` out."""
+    counts = pd.Series(list(categories), dtype=object).value_counts()
+    return sorted((c for c in counts.index if c != exclude), key=lambda c: (-counts[c], c))
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` under a per-process temporary name beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
+
+
+def _save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Save ``fig`` as PNG under a temporary name, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Mosaic of random images per cluster (thesis Fig. 2.12)
+# --------------------------------------------------------------------------------------------
+
+
+def _load_tile(path: str | os.PathLike, tile: int) -> np.ndarray | None:
+    """The image at ``path`` as grey, fitted into ``tile x tile`` with black padding; None if unreadable."""
+    try:
+        with Image.open(path) as image:
+            grey = np.asarray(image.convert("L"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        logger.debug("cluster_mosaic: cannot read %s: %s", path, error)
+        return None
+    return resize_with_pad(grey, tile)
+
+
+def _unreadable_tile(tile: int) -> np.ndarray:
+    image = Image.new("L", (tile, tile), UNREADABLE_GREY)
+    draw = ImageDraw.Draw(image)
+    draw.line((0, 0, tile - 1, tile - 1), fill=255, width=max(1, tile // 32))
+    draw.line((0, tile - 1, tile - 1, 0), fill=255, width=max(1, tile // 32))
+    return np.asarray(image)
+
+
+def _label_tile(text: str, tile: int) -> np.ndarray:
+    """``text`` in white on dark grey, word-wrapped (and cut) to fit a ``tile x tile`` square."""
+    image = Image.new("L", (tile, tile), 40)
+    draw = ImageDraw.Draw(image)
+    try:
+        font = ImageFont.load_default(size=max(8, tile // 6))
+    except (ImportError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        font = ImageFont.load_default()
+    margin = max(1, tile // 16)
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= tile - 2 * margin:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    line_height = font.getbbox("Ag")[3] + 1
+    for i, line in enumerate(lines):
+        draw.text((margin, margin + i * line_height), line, fill=255, font=font)
+    return np.asarray(image)
+
+
+def cluster_mosaic(
+    images: Mapping[int, Sequence[str | os.PathLike]],
+    path: str | os.PathLike,
+    *,
+    per_cluster: int = 8,
+    tile: int = 64,
+    seed: int = 0,
+    labels: Mapping[int, str] | None = None,
+) -> Path:
+    """Write a PNG with one row of randomly drawn images per cluster, as thesis Fig. 2.12 shows them.
+
+    Rows follow the sorted cluster ids. Each row starts with a label tile (the cluster id and, if
+    given, its label text, e.g. "12 (kept)"), then up to ``per_cluster`` images drawn without
+    replacement from that cluster's list, each read as grey and fitted into ``tile x tile`` with
+    black padding (the RadiologyNET resize, :func:`radtl.dicom.image.resize_with_pad`). A cluster
+    with fewer images leaves black tiles. An image that cannot be read becomes a grey tile with
+    a white X; how many there were is logged as a warning, and the mosaic is still written.
+    The mosaic is ``len(images) * tile`` pixels high and ``(1 + per_cluster) * tile`` wide.
+
+    Args:
+        images: cluster id -> paths of that cluster's images (PNG or anything Pillow reads).
+        path: the PNG file to write.
+        per_cluster: images per row.
+        tile: side of each square tile in pixels.
+        seed: seed of the numpy Generator that draws the images, so the same seed gives the same file.
+        labels: optional cluster id -> text shown after the id in the label tile.
+    """
+    if not images:
+        raise ValueError("cluster_mosaic needs at least one cluster, got an empty mapping")
+    if per_cluster < 1 or tile < 8:
+        raise ValueError(f"cluster_mosaic needs per_cluster >= 1 and tile >= 8, got {per_cluster} and {tile}")
+    rng = np.random.default_rng(seed)
+    clusters = sorted(images)
+    canvas = np.zeros((len(clusters) * tile, (1 + per_cluster) * tile), dtype=np.uint8)
+    unreadable = 0
+    for row, cluster in enumerate(clusters):
+        top = row * tile
+        text = str(cluster)
+        if labels is not None and labels.get(cluster):
+            text = f"{text} ({labels[cluster]})"
+        canvas[top : top + tile, :tile] = _label_tile(text, tile)
+        paths = list(images[cluster])
+        drawn = rng.choice(len(paths), size=min(per_cluster, len(paths)), replace=False) if paths else []
+        for column, index in enumerate(drawn, start=1):
+            pixels = _load_tile(paths[int(index)], tile)
+            if pixels is None:
+                unreadable += 1
+                pixels = _unreadable_tile(tile)
+            canvas[top : top + tile, column * tile : (column + 1) * tile] = pixels
+    if unreadable:
+        logger.warning("cluster_mosaic: %d image(s) could not be read and are drawn as grey tiles", unreadable)
+    return _write_bytes_atomic(Path(path), encode_png(canvas))
+
+
+# --------------------------------------------------------------------------------------------
+# Composition of each cluster (thesis Fig. 2.11 / 2.15)
+# --------------------------------------------------------------------------------------------
+
+
+def composition_table(
+    clusters: Sequence[int],
+    values: Sequence[str | None],
+    missing_label: str = "(missing)",
+    *,
+    normalize: bool = False,
+) -> pd.DataFrame:
+    """Count each value (e.g. Modality) inside each cluster: the numbers behind thesis Fig. 2.11 / 2.15.
+
+    Rows are the sorted cluster ids (index name ``"cluster"``), columns the values, most frequent
+    overall first (index name ``"value"``). None, NaN and blank strings count as ``missing_label``,
+    a category of its own.
+
+    Args:
+        clusters: the cluster id of each item.
+        values: the attribute value of each item, aligned with ``clusters``.
+        missing_label: the column name for missing values.
+        normalize: divide each row by its total, giving the fraction of each value in the cluster.
+    """
+    if len(clusters) != len(values):
+        raise ValueError(f"composition_table: {len(clusters)} cluster ids but {len(values)} values")
+    categories = _as_categories(values, missing_label)
+    table = pd.crosstab(pd.Series(list(clusters), name="cluster"), pd.Series(categories, name="value", dtype=object))
+    order = _ranked(categories)  # every category, missing included, by frequency
+    table = table.reindex(columns=order).sort_index()
+    table.columns.name = "value"
+    if normalize:
+        return table.div(table.sum(axis=1), axis=0)
+    return table
+
+
+def composition_chart(
+    clusters: Sequence[int],
+    values: Sequence[str | None],
+    path: str | os.PathLike,
+    *,
+    title: str,
+    missing_label: str = "(missing)",
+    top: int = 12,
+) -> Path:
+    """Write thesis Fig. 2.11 / 2.15 for one attribute: per cluster, a bar stacked by value fractions.
+
+    The ``top`` most frequent values get their own tab20 colour (stacked from the bottom, most
+    frequent first), the rest are merged into "other" (dark grey), and missing values are a
+    category of their own (light grey, hatched, at the top). Bars are in sorted cluster order; the
+    figure widens with the number of clusters up to a cap, so 150 clusters stay readable. The
+    legend sits outside the axes. The fractions come from :func:`composition_table`.
+
+    Args:
+        clusters: the cluster id of each item.
+        values: the attribute value of each item (e.g. BodyPartExamined), aligned with ``clusters``.
+        path: the PNG file to write.
+        title: the chart title, e.g. "Modality per cluster".
+        missing_label: legend entry for None / NaN / blank values.
+        top: how many of the most frequent values get a colour of their own (0 to 18).
+    """
+    if not 0 <= top <= MAX_OWN_COLOURS:
+        raise ValueError(f"composition_chart: top must be between 0 and {MAX_OWN_COLOURS}, got {top}")
+    if len(clusters) == 0:
+        raise ValueError("composition_chart needs at least one item, got none")
+    fractions = composition_table(clusters, values, missing_label, normalize=True)
+    named = [c for c in fractions.columns if c != missing_label][:top]
+    rest = [c for c in fractions.columns if c != missing_label and c not in named]
+    segments: list[tuple[str, np.ndarray, dict]] = [
+        (name, fractions[name].to_numpy(), {"color": _PALETTE[i]}) for i, name in enumerate(named)
+    ]
+    if rest:
+        segments.append((_OTHER, fractions[rest].sum(axis=1).to_numpy(), {"color": _OTHER_COLOUR}))
+    if missing_label in fractions.columns:
+        style = {"color": _MISSING_COLOUR, "hatch": "///", "edgecolor": "#a0a0a0"}
+        segments.append((missing_label, fractions[missing_label].to_numpy(), style))
+
+    n = len(fractions)
+    width_in = min(3.0 + 0.14 * n, 28.0)
+    fig = Figure(figsize=(width_in, 4.5))
+    ax = fig.add_subplot()
+    x = np.arange(n)
+    bottom = np.zeros(n)
+    for name, heights, style in segments:
+        ax.bar(x, heights, bottom=bottom, width=0.85, linewidth=0, label=name, **style)
+        bottom += heights
+    fontsize = 8 if n <= 40 else 6
+    step = max(1, math.ceil(n / (width_in * 72 / (fontsize + 2))))  # thin the tick labels past the width cap
+    ax.set_xticks(x[::step], [str(c) for c in fractions.index[::step]], rotation=90 if n > 20 else 0, fontsize=fontsize)
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("fraction of the cluster")
+    ax.set_title(title)
+    handles, legend_labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], legend_labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+              frameon=False)  # reversed: the legend reads top-down like the stack
+    return _save_figure(fig, path)
+
+
+def elbow_plot(ks: Sequence[int], objective: Sequence[float], k: int, path: str | os.PathLike, *,
+               title: str = "Elbow") -> Path:
+    """Write the objective (within-cluster sum of distances) against k, the chosen ``k`` marked (thesis 2.4.2).
+
+    Args:
+        ks: the numbers of clusters tried.
+        objective: the clustering objective for each.
+        k: the elbow.
+        path: the PNG file to write.
+        title: the chart title.
+    """
+    fig = Figure(figsize=(5.0, 3.5))
+    ax = fig.add_subplot()
+    ax.plot(ks, objective, marker="o", color=_PALETTE[0])
+    ax.axvline(k, color=_PALETTE[2], linestyle="--", label=f"elbow: k = {k}")
+    ax.set_xlabel("k (clusters)")
+    ax.set_ylabel("objective")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D map of the embeddings
+# --------------------------------------------------------------------------------------------
+
+
+def embed_2d(embedding: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """Map an ``(n, d)`` embedding to ``(n, 2)`` coordinates for plotting.
+
+    ``"tsne"``: :class:`sklearn.manifold.TSNE` with ``init="pca"`` and perplexity
+    ``min(perplexity, (n - 1) / 3)`` (t-SNE needs about three neighbours per unit of perplexity);
+    ``"umap"``: ``umap.UMAP`` (package umap-learn, imported only here); ``"pca"``: the first two
+    principal components, fast and deterministic. An embedding with one dimension is padded with a
+    zero column.
+
+    Args:
+        embedding: ``(n, d)`` array, n >= 3.
+        method: "tsne", "umap" or "pca".
+        seed: random state of the method, so the same seed gives the same map.
+        perplexity: t-SNE perplexity before the cap above (ignored by the other methods).
+    """
+    data = np.asarray(embedding, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"embed_2d takes an (n, d) embedding, got shape {data.shape}")
+    n = data.shape[0]
+    if n < 3:
+        raise ValueError(f"embed_2d needs at least 3 points to draw a 2-D map, got {n}")
+    if data.shape[1] < 2:
+        data = np.hstack([data, np.zeros((n, 2 - data.shape[1]))])
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(data)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        tsne = TSNE(n_components=2, init="pca", perplexity=min(perplexity, (n - 1) / 3), random_state=seed)
+        return tsne.fit_transform(data)
+    if method == "umap":
+        try:
+            import umap
+        except ImportError as error:
+            raise ImportError("embed_2d(method='umap') needs the umap-learn package: pip install umap-learn") from error
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
+        return np.asarray(reducer.fit_transform(data))
+    raise ValueError(f"embed_2d: unknown method {method!r}; use 'tsne', 'umap' or 'pca'")
+
+
+def embedding_plot(
+    embedding: np.ndarray,
+    colourings: Mapping[str, Sequence],
+    path: str | os.PathLike,
+    *,
+    method: str = "tsne",
+    max_points: int = 5000,
+    seed: int = 0,
+    perplexity: float = 30.0,
+) -> Path:
+    """Write a 2-D map of the embedding, one panel per colouring (e.g. Modality, BodyPartExamined, cluster).
+
+    At most ``max_points`` rows, drawn at random with ``seed``, are mapped by :func:`embed_2d`
+    once and drawn in every panel. Colours are categorical: the 18 most frequent values of a
+    colouring get their own, the rest are "other" and missing values "(missing)", so a legend has
+    at most 20 entries.
+
+    Args:
+        embedding: ``(n, d)`` array of the items' (fused) embeddings.
+        colourings: panel title -> the value of each of the n items.
+        path: the PNG file to write.
+        method: "tsne", "umap" or "pca" (see :func:`embed_2d`).
+        max_points: the most rows mapped and drawn.
+        seed: seed of the subsample and of the method.
+        perplexity: t-SNE perplexity (see :func:`embed_2d`).
+    """
+    data = np.asarray(embedding)
+    if data.ndim != 2:
+        raise ValueError(f"embedding_plot takes an (n, d) embedding, got shape {data.shape}")
+    n = data.shape[0]
+    for name, values in colourings.items():
+        if len(values) != n:
+            raise ValueError(f"embedding_plot: colouring {name!r} has {len(values)} values for {n} points")
+    rows = np.arange(n)
+    if n > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    xy = embed_2d(data[rows], method, seed, perplexity)
+
+    panels = list(colourings.items()) or [("", [None] * n)]
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(7.5 * ncols, 5.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    size = float(np.clip(20000 / len(rows), 1.0, 20.0))
+    for ax, (name, values) in zip(axes, panels):
+        categories = np.array(_as_categories([values[i] for i in rows], "(missing)"), dtype=object)
+        if name:
+            ranked = _ranked(categories, exclude="(missing)")
+            colours = {c: _PALETTE[i] for i, c in enumerate(ranked[:MAX_OWN_COLOURS])}
+            groups = [(c, categories == c, colours[c]) for c in colours]
+            other = ~np.isin(categories, list(colours) + ["(missing)"])
+            groups += [(_OTHER, other, _OTHER_COLOUR), ("(missing)", categories == "(missing)", _MISSING_COLOUR)]
+        else:
+            groups = [("", np.ones(len(rows), dtype=bool), _PALETTE[0])]
+        for label, mask, colour in reversed(groups):  # grey groups underneath the named ones
+            if mask.any():
+                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, c=colour, label=label or None, alpha=0.7, linewidths=0)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if name:
+            handles, labels = ax.get_legend_handles_labels()
+            ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+                      markerscale=max(1.0, 6.0 / math.sqrt(size)), frameon=False)
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(f"{method.upper()} map of {len(rows)} of {n} items")
+    return _save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Report: one document, rendered as Markdown and as HTML
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Heading:
+    text: str
+    level: int
+
+
+@dataclass(frozen=True)
+class _Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True)
+class _Figure:
+    src: str  # relative to the report's folder, URL-quoted
+    caption: str
+
+
+@dataclass(frozen=True)
+class _Bullets:
+    items: list[str]
+
+
+def _format_cell(value: object) -> str:
+    """A table cell: missing -> "", floats with 3 decimals, everything else ``str``."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, tuple):
+        return " / ".join(_format_cell(v) for v in value)
+    if _is_missing(value):
+        return ""
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return f"{float(value):.3f}"
+    return str(value)
+
+
+def _frame_table(frame: pd.DataFrame) -> _Table:
+    index = frame.index
+    default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None
+    header = [_format_cell(c) for c in frame.columns]
+    rows = [[_format_cell(v) for v in record] for record in frame.itertuples(index=False, name=None)]
+    if not default_index:
+        header = [" / ".join(str(name) for name in index.names if name is not None)] + header
+        rows = [[_format_cell(key)] + row for key, row in zip(index, rows)]
+    return _Table(header, rows)
+
+
+def _markdown_text(text: str) -> str:
+    """Backslash-escape the characters that would change meaning in Markdown (CommonMark 2.4)."""
+    text = " ".join(str(text).split())
+    return "".join(f"\\{ch}" if ch in "\\`*[]<>|#" else ch for ch in text)
+
+
+def _markdown(blocks: list) -> str:
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block, _Heading):
+            out.append(f"{'#' * block.level} {_markdown_text(block.text)}")
+        elif isinstance(block, _Table):
+            out.append("| " + " | ".join(_markdown_text(h) for h in block.header) + " |")
+            out.append("|" + "|".join("---" for _ in block.header) + "|")
+            out.extend("| " + " | ".join(_markdown_text(c) for c in row) + " |" for row in block.rows)
+        elif isinstance(block, _Figure):
+            out.append(f"![{_markdown_text(block.caption)}]({block.src})\n\n*{_markdown_text(block.caption)}*")
+        elif isinstance(block, _Bullets):
+            out.extend(f"- {_markdown_text(item)}" for item in block.items)
+        out.append("")
+    return "\n".join(out)
+
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
+    "th,td{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}"
+    "th{background:#f2f2f2}tbody tr:nth-child(even){background:#fafafa}"
+    "figure{margin:1.5em 0}img{max-width:100%}figcaption{font-style:italic;color:#555}"
+)
+
+
+def _html(title: str, blocks: list) -> str:
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{esc(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head>",
+        "<body>",
+    ]
+    for block in blocks:
+        if isinstance(block, _Heading):
+            out.append(f"<h{block.level}>{esc(block.text)}</h{block.level}>")
+        elif isinstance(block, _Table):
+            out.append("<table>")
+            out.append("<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in block.header) + "</tr></thead>")
+            out.append("<tbody>")
+            out.extend("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            out.append("</tbody>")
+            out.append("</table>")
+        elif isinstance(block, _Figure):
+            out.append(f'<figure><img src="{esc(block.src)}" alt="{esc(block.caption)}">'
+                       f"<figcaption>{esc(block.caption)}</figcaption></figure>")
+        elif isinstance(block, _Bullets):
+            out.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in block.items) + "</ul>")
+    out += ["</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+def _relative_src(figure: str | os.PathLike, out_dir: Path) -> str:
+    target = Path(figure).resolve()
+    if not target.is_file():
+        raise FileNotFoundError(f"write_report: figure file {figure} does not exist")
+    relative = Path(os.path.relpath(target, out_dir.resolve())).as_posix()
+    return urllib.parse.quote(relative, safe="/")
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    *,
+    title: str,
+    summary: Mapping[str, object],
+    tables: Mapping[str, pd.DataFrame],
+    figures: Mapping[str, str | os.PathLike],
+    notes: Sequence[str] = (),
+) -> tuple[Path, Path]:
+    """Write ``out_dir/report.md`` and ``out_dir/report.html`` with the same content.
+
+    The document is: the title; the summary as a two-column key / value table; each table under
+    its name (the index as first column unless it is the default 0..n-1, floats with 3 decimals);
+    each figure (e.g. the Fig. 2.11 / 2.15 charts, the mosaic) with its caption, linked by a path
+    relative to ``out_dir`` so the folder can be moved or zipped with its figures; the notes as
+    a bullet list. The HTML escapes all text and is one file with inline CSS, apart from the
+    images. A figure file that does not exist raises :class:`FileNotFoundError`.
+
+    Args:
+        out_dir: the folder of the report, created if needed.
+        title: the report title.
+        summary: key -> value shown in the summary table (e.g. "clusters": 50).
+        tables: table name -> DataFrame.
+        figures: caption -> image file.
+        notes: free-text remarks, e.g. "report text missing for 12 of 240 items".
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks: list = [_Heading(title, 1)]
+    if summary:
+        blocks += [_Heading("Summary", 2), _Table(["Key", "Value"], [[str(k), _format_cell(v)] for k, v in summary.items()])]
+    if tables:
+        blocks.append(_Heading("Tables", 2))
+        for name, frame in tables.items():
+            blocks += [_Heading(name, 3), _frame_table(frame)]
+    if figures:
+        blocks.append(_Heading("Figures", 2))
+        blocks += [_Figure(_relative_src(file, out_dir), caption) for caption, file in figures.items()]
+    if notes:
+        blocks += [_Heading("Notes", 2), _Bullets([str(note) for note in notes])]
+    return write_text_atomic(out_dir / "report.md", _markdown(blocks)), write_text_atomic(
+        out_dir / "report.html", _html(title, blocks)
+    )
