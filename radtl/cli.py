@@ -6,6 +6,7 @@ radtl query DB "SQL" [--out FILE.parquet|FILE.csv]
 radtl profile DB [--out profile.csv] [--min_fill_rate 0.35] [--max_levels 50]
 radtl impute-body-part DB [--rules FILE.yaml]
 radtl tag-features DB OUT [--sample 100000] [--continuous a,b] [--categorical c,d]
+radtl pseudolabel CONFIG.yaml [--out DIR]
 radtl networks
 radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imagenet:PATH,radiologynet:PATH]
                    [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
@@ -31,6 +32,7 @@ from radtl.dicom.index import IndexStoreError, body_part_report, build_index, pr
 from radtl.dicom.series import SeriesError
 from radtl.networks import CheckpointError, available, create, load_pretrained
 from radtl.pseudolabel import tag_features_from_index
+from radtl.pseudolabel.pipeline import run_pseudolabel
 from radtl.seg.pacs import PacsError
 from radtl.seg.pacs import send as send_to_pacs
 from radtl.seg.segment import segment as run_segment
@@ -207,6 +209,25 @@ class RadtlCLI:
             print(f"radtl tag-features: {error}", file=sys.stderr)
             raise SystemExit(2) from error
         print(f"features: {target}")
+
+    def pseudolabel(self, config: str, out: str | None = None, progress: bool = True) -> None:
+        """Pseudo-label an archive: embed tags, images and reports, fuse, cluster, score, keep the homogeneous clusters.
+
+        Reads the index, the converted images and a reports CSV as CONFIG (YAML) says (see
+        docs/pseudolabelling.md); writes OUT/labels.csv, clusters.csv, metrics.json,
+        datalist.json (the pretraining datalist), models/ and report/ (report.html).
+
+        Args:
+            config: the pipeline's configuration file.
+            out: the output folder (default: the configuration's ``out``).
+            progress: show progress bars while the encoders train.
+        """
+        try:
+            result = run_pseudolabel(config, progress=progress, out=out)
+        except (FileNotFoundError, IndexStoreError, TypeError, ValueError, duckdb.Error) as error:
+            print(f"radtl pseudolabel: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(result)
 
     def networks(self) -> None:
         """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""
