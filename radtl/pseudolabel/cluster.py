@@ -25,16 +25,15 @@ medoid for k-medoids.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.metrics import adjusted_rand_score, pairwise_distances
+
+from radtl.pseudolabel.persistence import SavedState
 
 __all__ = [
     "ALGORITHMS",
@@ -50,7 +49,6 @@ __all__ = [
 STUDY_KS = (5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150)
 #: The clustering algorithms and the distances each supports.
 ALGORITHMS = {"kmeans": ("euclidean",), "minibatch-kmeans": ("euclidean",), "kmedoids": ("euclidean", "cosine")}
-_FORMAT = "radtl.pseudolabel.ClusterModel/1"
 
 
 def _chunks(n: int, rows: int) -> Iterator[slice]:
@@ -67,7 +65,7 @@ def _as_matrix(X) -> np.ndarray:
     return X
 
 
-class ClusterModel:
+class ClusterModel(SavedState):
     """A fitted clustering of embeddings: centres (centroids or medoids) and the nearest-centre rule.
 
     Args:
@@ -79,6 +77,8 @@ class ClusterModel:
         medoid_sample: most rows whose distance matrix FasterPAM sees (``kmedoids``).
         chunk_rows: rows whose distances to the centres are computed at a time.
     """
+
+    STATE_FORMAT = "radtl.pseudolabel.ClusterModel/1"
 
     def __init__(self, n_clusters: int, algorithm: str = "kmeans", metric: str = "euclidean", seed: int = 0,
                  batch_size: int = 4096, medoid_sample: int = 5000, chunk_rows: int = 65536) -> None:
@@ -152,24 +152,9 @@ class ClusterModel:
     def fit_predict(self, X) -> np.ndarray:
         return self.fit(X).predict(X)
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted model to one file (joblib; load only files you trust)."""
+    def _check_savable(self) -> None:
         if self.centres_ is None:
             raise RuntimeError("cannot save a ClusterModel that is not fitted")
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"format": _FORMAT, "state": self.__dict__}, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> ClusterModel:
-        """Read a model written by :meth:`save`."""
-        content = joblib.load(path)
-        if not isinstance(content, dict) or content.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a ClusterModel file written by this version of radtl ({_FORMAT})")
-        model = cls.__new__(cls)
-        model.__dict__.update(content["state"])
-        return model
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,17 @@ which sources each item lacked.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
-import joblib
 import numpy as np
 
 from radtl.pseudolabel.cluster import ClusterModel
+from radtl.pseudolabel.persistence import SavedState
 
 __all__ = ["FUSION_METHODS", "SourceFusion", "missing_rows"]
 
 #: The study's three fusion strategies.
 FUSION_METHODS = ("embeddings", "clusterdists", "clusterprobs")
-_FORMAT = "radtl.pseudolabel.SourceFusion/1"
 
 
 def missing_rows(embedding: np.ndarray) -> np.ndarray:
@@ -41,7 +38,7 @@ def missing_rows(embedding: np.ndarray) -> np.ndarray:
     return ~np.isfinite(np.asarray(embedding, dtype=np.float64)).all(axis=1)
 
 
-class SourceFusion:
+class SourceFusion(SavedState):
     """The fusion of named sources, fitted on the training items and re-applied to any others.
 
     Args:
@@ -53,6 +50,8 @@ class SourceFusion:
             that a 1000-d text embedding does not outweigh a 32-d tag embedding only by its size
             (the study concatenated the raw blocks: False).
     """
+
+    STATE_FORMAT = "radtl.pseudolabel.SourceFusion/1"
 
     def __init__(self, method: str = "embeddings", cluster_models: Mapping[str, ClusterModel] | None = None,
                  balance: bool = False) -> None:
@@ -120,20 +119,3 @@ class SourceFusion:
 
     def fit_transform(self, sources: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.fit(sources).transform(sources)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the fitted fusion, its per-source clusterings included, to one file (joblib)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"format": _FORMAT, "state": self.__dict__}, path)
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SourceFusion:
-        """Read a fusion written by :meth:`save` (a pickle: load only files you trust)."""
-        content = joblib.load(path)
-        if not isinstance(content, dict) or content.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a SourceFusion file written by this version of radtl ({_FORMAT})")
-        fusion = cls.__new__(cls)
-        fusion.__dict__.update(content["state"])
-        return fusion

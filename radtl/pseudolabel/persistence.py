@@ -1,0 +1,44 @@
+"""One file per fitted object: the attributes of a :class:`SavedState` subclass, tagged with its format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar, Self
+
+import joblib
+
+__all__ = ["SavedState"]
+
+
+class SavedState:
+    """``save`` / ``load`` of a fitted object's attributes as one joblib file (a pickle: load only files you trust).
+
+    A subclass names its file format in ``STATE_FORMAT`` (bump it when the attributes change:
+    :meth:`load` refuses any other) and says in :meth:`_check_savable` when it cannot be saved yet.
+    """
+
+    STATE_FORMAT: ClassVar[str]
+
+    def _check_savable(self) -> None:
+        """Raise if the object is not fitted."""
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the object to ``path`` under a temporary name, then rename it."""
+        self._check_savable()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        joblib.dump({"format": self.STATE_FORMAT, "state": self.__dict__}, temporary)
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Self:
+        """Read an object written by :meth:`save`."""
+        content = joblib.load(path)
+        if not isinstance(content, dict) or content.get("format") != cls.STATE_FORMAT:
+            raise ValueError(f"{path} is not a {cls.__name__} file written by this version of radtl ({cls.STATE_FORMAT})")
+        restored = cls.__new__(cls)
+        restored.__dict__.update(content["state"])
+        return restored
