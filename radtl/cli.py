@@ -222,6 +222,7 @@ class RadtlCLI:
             out: the output folder (default: the configuration's ``out``).
             progress: show progress bars while the encoders train.
         """
+        _log_to_console()
         try:
             result = run_pseudolabel(config, progress=progress, out=out)
         except (FileNotFoundError, IndexStoreError, TypeError, ValueError, duckdb.Error) as error:

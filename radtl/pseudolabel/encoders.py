@@ -36,6 +36,7 @@ from monai.data import DataLoader, Dataset
 from sklearn.decomposition import PCA
 from torch import nn
 
+from radtl.atomic import write_atomic
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.image import resize_with_pad
 from radtl.engines.handlers import write_json
@@ -227,12 +228,6 @@ def _embed(
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def _write_atomic(write: Callable[[Path], object], path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    tmp.replace(path)
-
-
 class _Encoder:
     """Persistence and bookkeeping shared by :class:`TagEncoder` and :class:`ImageEncoder`."""
 
@@ -295,10 +290,10 @@ class _Encoder:
         if self._network is not None:
             files["weights"] = f"{self._name}.pt"
             weights = {k: v.detach().cpu() for k, v in self._network.state_dict().items()}
-            _write_atomic(partial(torch.save, weights), folder / files["weights"])
+            write_atomic(folder / files["weights"], partial(torch.save, weights))
         if self._pca is not None:
             files["pca"] = f"{self._name}.pca.joblib"
-            _write_atomic(partial(joblib.dump, self._pca), folder / files["pca"])
+            write_atomic(folder / files["pca"], partial(joblib.dump, self._pca))
         config = {
             "format": f"radtl.pseudolabel.{type(self).__name__}",
             "format_version": FORMAT_VERSION,

@@ -8,6 +8,8 @@ from typing import ClassVar, Self
 
 import joblib
 
+from radtl.atomic import write_atomic
+
 __all__ = ["SavedState"]
 
 
@@ -26,12 +28,7 @@ class SavedState:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the object to ``path`` under a temporary name, then rename it."""
         self._check_savable()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        joblib.dump({"format": self.STATE_FORMAT, "state": self.__dict__}, temporary)
-        temporary.replace(path)
-        return path
+        return write_atomic(path, lambda tmp: joblib.dump({"format": self.STATE_FORMAT, "state": self.__dict__}, tmp))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Self:

@@ -44,7 +44,7 @@ import yaml
 from radtl.atomic import write_text_atomic
 from radtl.dicom.index import connect, profile_columns, selected_columns, sql_identifier
 from radtl.pseudolabel.cluster import STUDY_KS, ClusterModel, cluster_stability, elbow
-from radtl.pseudolabel.fusion import SourceFusion
+from radtl.pseudolabel.fusion import SourceFusion, missing_rows
 from radtl.pseudolabel.metrics import ClusterRule, cluster_composition, clustering_scores, distance_scores
 from radtl.pseudolabel.tag_features import ARCHIVE_IMPUTER_PARAMS, TagFeatureTable
 
@@ -157,8 +157,8 @@ class PseudolabelConfig:
         tags: the tag source: :class:`~radtl.pseudolabel.encoders.TagEncoder` arguments, plus
             optional ``continuous`` / ``categorical`` column lists (default: the profile's
             selection), ``features`` (a ``tag_features.parquet`` from ``radtl tag-features``
-            instead of fitting the table here), ``sample`` (rows the table is fitted on).
-            None leaves the source out.
+            instead of fitting the table here), ``sample`` (training files the table is fitted
+            on, at most; default 20,000). None leaves the source out.
         images: the image source: ``folder`` (what ``radtl convert`` wrote, with its
             ``manifest.csv``) and :class:`~radtl.pseudolabel.encoders.ImageEncoder` arguments.
         text: the report source: ``reports`` (a CSV), ``key`` (the index column the CSV's
@@ -328,6 +328,8 @@ def _split(items: pd.DataFrame, config: SplitConfig) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 _TAG_TABLE_KEYS = ("continuous", "categorical", "features", "sample", "imputer_params")
+#: Training files the tag feature table is fitted on at most (``tags.sample``), as ``radtl tag-features``.
+TAG_TABLE_SAMPLE = 20_000
 
 
 def _tag_embeddings(config: PseudolabelConfig, items: pd.DataFrame, split: np.ndarray, models: Path,
@@ -351,8 +353,10 @@ def _tag_embeddings(config: PseudolabelConfig, items: pd.DataFrame, split: np.nd
                                 "WHERE status = 'ok' ORDER BY path").df().set_index("path")
         training_files = items.loc[split == "training", "path"].unique()
         sample = frame.loc[training_files]
-        if table_settings.get("sample") and len(sample) > table_settings["sample"]:
-            sample = sample.sample(int(table_settings["sample"]), random_state=config.split.seed)
+        rows = int(table_settings.get("sample") or TAG_TABLE_SAMPLE)
+        if len(sample) > rows:
+            sample = sample.sample(rows, random_state=config.split.seed)
+        logger.info("tags: fitting the feature table (%d tags) on %d training files", len(columns), len(sample))
         table = TagFeatureTable(list(continuous or ()), list(categorical or ()),
                                 imputer_params=table_settings.get("imputer_params") or ARCHIVE_IMPUTER_PARAMS,
                                 random_state=config.split.seed).fit(sample)
@@ -546,6 +550,7 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
             logger.info("embedding source %s", name)
             embedding = extractors[name](status[name])
             if status[name].used:
+                logger.info("%s: %d-d embeddings of %d of %d items", name, embedding.shape[1], status[name].items, len(items))
                 embeddings[name] = embedding
                 np.save(out / f"embeddings_{name}.npy", embedding)
     if not embeddings:
@@ -556,7 +561,7 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
     training = split == "training"
     if config.fusion.method != "embeddings":
         for name, embedding in embeddings.items():
-            present = training & np.isfinite(embedding).all(axis=1)
+            present = training & ~missing_rows(embedding)
             setting = config.fusion.k.get(name, "elbow") if isinstance(config.fusion.k, Mapping) else config.fusion.k
             k = _choose_k(embedding[present], setting, config.clustering, f"elbow_{name}", metrics)
             cluster_models[name] = ClusterModel(k, config.clustering.algorithm, config.clustering.metric,
@@ -568,6 +573,8 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
     fusion.save(models / "fusion.joblib")
 
     k = _choose_k(fused[training], config.clustering.k, config.clustering, "elbow", metrics)
+    logger.info("clustering %d training items of %d fused features into k=%d clusters (%s)",
+                int(training.sum()), fused.shape[1], k, config.clustering.algorithm)
     model = ClusterModel(k, config.clustering.algorithm, config.clustering.metric, config.clustering.seed,
                          config.clustering.batch_size, config.clustering.medoid_sample).fit(fused[training])
     model.save(models / "clusters.joblib")
@@ -582,8 +589,8 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
 
     composition = cluster_composition(clusters, items["Modality"], items["BodyPart"], config.keep)
     kept = [int(c) for c in composition.loc[composition["kept"], "cluster"]]
-    missing_sources = [";".join(name for name, e in embeddings.items() if not np.isfinite(e[row]).all())
-                       for row in range(len(items))]
+    lacking = {name: missing_rows(embedding) for name, embedding in embeddings.items()}
+    missing_sources = [";".join(name for name, rows in lacking.items() if rows[row]) for row in range(len(items))]
     labels = items.assign(cluster=clusters, kept=np.isin(clusters, kept), missing_sources=missing_sources)
     labels[["path", "frame", "image", "split", "cluster", "kept", "missing_sources", "Modality", "BodyPart"]].to_csv(
         out / "labels.csv", index=False)

@@ -39,7 +39,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_atomic, write_bytes_atomic, write_text_atomic
 from radtl.dicom.image import resize_with_pad
 from radtl.png import encode_png
 
@@ -94,23 +94,9 @@ def _ranked(categories: Sequence[str], exclude: str | None = None) -> list[str]:
     return sorted((c for c in counts.index if c != exclude), key=lambda c: (-counts[c], c))
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` under a per-process temporary name beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
-
-
 def _save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG under a temporary name, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +195,7 @@ def cluster_mosaic(
             canvas[top : top + tile, column * tile : (column + 1) * tile] = pixels
     if unreadable:
         logger.warning("cluster_mosaic: %d image(s) could not be read and are drawn as grey tiles", unreadable)
-    return _write_bytes_atomic(Path(path), encode_png(canvas))
+    return write_bytes_atomic(path, encode_png(canvas))
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from radtl.atomic import write_atomic
+
 __all__ = [
     "ARCHIVE_IMPUTER_PARAMS",
     "DEFAULT_FILENAME",
@@ -682,10 +684,7 @@ class TagFeatureTable:
             "sklearn_version": sklearn.__version__,
             "table": self,
         }
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        joblib.dump(payload, tmp, compress=compress)
-        tmp.replace(path)
-        return path
+        return write_atomic(path, lambda tmp: joblib.dump(payload, tmp, compress=compress))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TagFeatureTable:

@@ -46,7 +46,7 @@ from gensim.models.doc2vec import Doc2Vec, TaggedDocument
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_atomic, write_text_atomic
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -521,14 +521,10 @@ class TextEmbedder:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self._doc2vec is not None:
-            model_file = folder / DOC2VEC_FILENAME
-            tmp = model_file.with_name(f"{model_file.name}.{os.getpid()}.tmp")
-            self._doc2vec.save(str(tmp), separately=[])  # one file, so the rename moves all of it
+            # one file, so the rename moves all of it
+            write_atomic(folder / DOC2VEC_FILENAME, lambda tmp: self._doc2vec.save(str(tmp), separately=[]))
         else:
-            model_file = folder / VECTORIZER_FILENAME
-            tmp = model_file.with_name(f"{model_file.name}.{os.getpid()}.tmp")
-            joblib.dump(self._vectorizer, tmp, compress=3)
-        tmp.replace(model_file)
+            write_atomic(folder / VECTORIZER_FILENAME, lambda tmp: joblib.dump(self._vectorizer, tmp, compress=3))
         config = {
             "format": _FORMAT_NAME,
             "format_version": FORMAT_VERSION,
