@@ -41,6 +41,7 @@ from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.image import resize_with_pad
 from radtl.engines.handlers import write_json
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
+from radtl.pseudolabel.persistence import check_saved_format
 from radtl.transforms.io.array import LoadRadiograph
 
 __all__ = [
@@ -324,14 +325,7 @@ class _Encoder:
         if not path.is_file():
             raise ValueError(f"{path}: no saved {cls.__name__} (the file is missing)")
         config = json.loads(path.read_text())
-        expected = f"radtl.pseudolabel.{cls.__name__}"
-        if config.get("format") != expected:
-            raise ValueError(f"{path} holds {config.get('format')!r}, not a saved {cls.__name__}")
-        if config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} is a {cls.__name__} in format version {config.get('format_version')!r}; this radtl reads "
-                f"version {FORMAT_VERSION}"
-            )
+        check_saved_format(config, path, cls.__name__, f"radtl.pseudolabel.{cls.__name__}", FORMAT_VERSION)
         unknown = set(runtime) - set(cls._runtime)
         if unknown:
             raise TypeError(f"{cls.__name__}.load takes the run options {cls._runtime}, got {sorted(unknown)}")

@@ -10,7 +10,26 @@ import joblib
 
 from radtl.atomic import write_atomic
 
-__all__ = ["SavedState"]
+__all__ = ["SavedState", "check_saved_format"]
+
+
+def check_saved_format(header: object, where: object, kind: str, format_name: str, version: int, hint: str = "") -> None:
+    """Raise ValueError unless ``header`` (a saved file's leading dict) names ``format_name`` in ``version``.
+
+    Args:
+        header: what the file holds: a dict with ``"format"`` and ``"format_version"``.
+        where: the file, for the message.
+        kind: what the file should hold (a class name), for the message.
+        format_name: the expected ``"format"``.
+        version: the version this radtl reads.
+        hint: what to do about another version, appended to that message.
+    """
+    found = header.get("format") if isinstance(header, dict) else None
+    if found != format_name:
+        raise ValueError(f"{where} holds {found!r}, not a saved {kind}")
+    if header.get("format_version") != version:
+        raise ValueError(f"{where} is a {kind} in format version {header.get('format_version')!r}; "
+                         f"this radtl reads version {version}{hint}")
 
 
 class SavedState:

@@ -41,6 +41,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from radtl.atomic import write_atomic
+from radtl.pseudolabel.persistence import check_saved_format
 
 __all__ = [
     "ARCHIVE_IMPUTER_PARAMS",
@@ -699,14 +700,8 @@ class TagFeatureTable:
         if path.is_dir():
             path = path / DEFAULT_FILENAME
         payload = joblib.load(path)
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT_NAME:
-            raise ValueError(f"{path} is not a saved TagFeatureTable")
-        version = payload.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"{path} is a TagFeatureTable in format version {version!r}; this radtl reads version "
-                f"{FORMAT_VERSION}: refit the table, or load it with the radtl that wrote it"
-            )
+        check_saved_format(payload, path, "TagFeatureTable", _FORMAT_NAME, FORMAT_VERSION,
+                           ": refit the table, or load it with the radtl that wrote it")
         table = payload["table"]
         if not isinstance(table, cls):
             raise TypeError(f"{path} holds a {type(table).__name__}, not a {cls.__name__}")

@@ -47,6 +47,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from radtl.atomic import write_atomic, write_text_atomic
+from radtl.pseudolabel.persistence import check_saved_format
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -562,14 +563,7 @@ class TextEmbedder:
             config = json.loads(config_file.read_text())
         except json.JSONDecodeError as error:
             raise ValueError(f"{config_file} is not valid JSON ({error})") from error
-        if not isinstance(config, dict) or config.get("format") != _FORMAT_NAME:
-            raise ValueError(f"{config_file} does not describe a saved TextEmbedder")
-        version = config.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(
-                f"{config_file} is a TextEmbedder in format version {version!r}; this radtl reads version "
-                f"{FORMAT_VERSION}"
-            )
+        check_saved_format(config, config_file, "TextEmbedder", _FORMAT_NAME, FORMAT_VERSION)
         try:
             embedder = cls(
                 config["method"],
