@@ -96,6 +96,7 @@ def test_labels_table_and_pretraining_datalist_hold_the_kept_clusters(result):
     assert len(items) == int((labels["kept"] & (labels["image"] != "")).sum())
     assert {item["label"] for item in items} <= set(range(len(result.kept)))
     assert all(Path(item["image"]).is_file() for item in items)
+    assert {item["modality"] for item in items} <= set(labels["Modality"])  # the pretraining bundle's --modality filter
     assert len(datalist["labels"]) == len(result.kept)
 
 

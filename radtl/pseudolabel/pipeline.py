@@ -635,7 +635,8 @@ def _write_datalist(labels: pd.DataFrame, composition: pd.DataFrame, path: Path)
     for split in SPLIT_NAMES:
         rows = usable[usable["split"] == split]
         datalist[split] = [{"image": row.image, "label": classes[int(row.cluster)], "cluster": int(row.cluster),
-                            "source": row.path, "frame": int(row.frame)} for row in rows.itertuples()]
+                            "source": row.path, "frame": int(row.frame),
+                            "modality": row.Modality, "body_part": row.BodyPart} for row in rows.itertuples()]
     write_datalist(datalist, path)
 
 
