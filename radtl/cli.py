@@ -7,6 +7,8 @@ radtl profile DB [--out profile.csv] [--min_fill_rate 0.35] [--max_levels 50]
 radtl impute-body-part DB [--rules FILE.yaml]
 radtl tag-features DB OUT [--sample 100000] [--continuous a,b] [--categorical c,d]
 radtl pseudolabel CONFIG.yaml [--out DIR]
+radtl pack DATALIST.json OUT [--size 224] [--shard_size 4096] [--splits training,validation,test] [--workers N]
+           [--scheduler tcp://host:port]
 radtl networks
 radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imagenet:PATH,radiologynet:PATH]
                    [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
@@ -26,6 +28,7 @@ from pathlib import Path
 import duckdb
 import fire
 
+from radtl.data.packed import PackError, write_pack
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
 from radtl.dicom.index import IndexStoreError, body_part_report, build_index, profile_columns, write_query
@@ -229,6 +232,42 @@ class RadtlCLI:
             print(f"radtl pseudolabel: {error}", file=sys.stderr)
             raise SystemExit(2) from error
         print(result)
+
+    def pack(
+        self,
+        datalist: str,
+        out: str,
+        size: int = 224,
+        shard_size: int = 4096,
+        splits: str = "training,validation,test",
+        workers: int = 1,
+        scheduler: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        """Pack a datalist's images into OUT: uint8 S x S images in .npy shards (memory-mapped) with a Parquet index.
+
+        The images are what the bundles feed the network (longest side resized to S, zero padded
+        to S x S), so pretraining reads them without decoding. Unreadable images are listed in
+        OUT/errors.csv; re-running on OUT reuses the shards already written.
+
+        Args:
+            datalist: a MONAI datalist JSON (relative image paths are taken from its folder).
+            out: the pack folder.
+            size: side S of the packed images.
+            shard_size: images per .npy shard.
+            splits: the datalist's splits to pack, comma separated.
+            workers: processes on this machine (a local Dask cluster when > 1).
+            scheduler: address of a Dask scheduler (tcp://host:port) to run on a cluster.
+            progress: show a progress bar (one step per shard).
+        """
+        try:  # fire hands "a,b" over as a tuple; write_pack takes either
+            result = write_pack(datalist, out, size=size, shard_size=shard_size, splits=splits, workers=workers,
+                                scheduler=scheduler, progress=progress)
+        except (PackError, FileNotFoundError) as error:
+            print(f"radtl pack: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(result)
+        print(f"pack: {result.out}")
 
     def networks(self) -> None:
         """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""

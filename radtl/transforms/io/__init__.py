@@ -1,4 +1,20 @@
-from radtl.transforms.io.array import LoadRadiograph
-from radtl.transforms.io.dictionary import LoadRadiographD, LoadRadiographd, LoadRadiographDict
+from radtl.transforms.io.array import LoadPacked, LoadRadiograph
+from radtl.transforms.io.dictionary import (
+    LoadPackedD,
+    LoadPackedd,
+    LoadPackedDict,
+    LoadRadiographD,
+    LoadRadiographd,
+    LoadRadiographDict,
+)
 
-__all__ = ["LoadRadiograph", "LoadRadiographD", "LoadRadiographDict", "LoadRadiographd"]
+__all__ = [
+    "LoadPacked",
+    "LoadPackedD",
+    "LoadPackedDict",
+    "LoadPackedd",
+    "LoadRadiograph",
+    "LoadRadiographD",
+    "LoadRadiographDict",
+    "LoadRadiographd",
+]

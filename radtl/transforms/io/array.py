@@ -1,4 +1,4 @@
-"""Load any image the fine-tuning datasets hold, MONAI style: :class:`LoadRadiograph`."""
+"""Load any image the fine-tuning datasets hold, MONAI style: :class:`LoadRadiograph`; from a pack, :class:`LoadPacked`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from monai.utils import TransformBackends
 from PIL import Image
 
 from radtl.data.adapters import is_image_file
+from radtl.data.packed import PackedImages
 from radtl.transforms.dicom.array import LoadDicomImage
 
-__all__ = ["LoadRadiograph"]
+__all__ = ["LoadPacked", "LoadRadiograph"]
 
 _PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -52,3 +53,42 @@ class LoadRadiograph(Transform):
             raise ValueError(f"{path}: not a PNG, JPEG or DICOM file")
         image = self.dicom(path)
         return image / 255.0
+
+
+class LoadPacked(Transform):
+    """Load a file's image from a pack (``radtl pack``) as a ``(1, S, S)`` float32 image in [0, 1].
+
+    The packed image is :class:`LoadRadiograph`'s image after the bundles' ``Resize``
+    (longest side S, anti-aliased) and ``SpatialPad`` (S x S), rounded to 8 bits; so a
+    bundle can swap its loader for this one and keep its Resize and SpatialPad (then no-ops).
+    The pack is opened on the first call, so the transform pickles cheaply into DataLoader
+    workers. The MetaTensor's meta holds ``filename_or_obj`` (the path asked for),
+    ``spatial_shape`` (S, S) and ``pack_position``.
+
+    Args:
+        pack: the pack folder, or an opened :class:`~radtl.data.PackedImages`.
+
+    Raises:
+        radtl.data.NotInPackError: (on call) the file is not in the pack.
+    """
+
+    backend = LoadRadiograph.backend
+
+    def __init__(self, pack: str | os.PathLike | PackedImages) -> None:
+        self.pack = pack
+        self._opened = pack if isinstance(pack, PackedImages) else None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if not isinstance(self.pack, PackedImages):
+            state["_opened"] = None  # each worker opens the pack itself
+        return state
+
+    def __call__(self, filename: str | os.PathLike) -> MetaTensor:
+        if self._opened is None:
+            self._opened = PackedImages(self.pack)
+        position = self._opened.locate(filename)
+        image = torch.from_numpy(self._opened[position]).to(torch.float32).div_(255.0)[np.newaxis]
+        meta = {"filename_or_obj": str(filename), "spatial_shape": np.asarray(image.shape[1:]),
+                "pack_position": position}
+        return MetaTensor(image, meta=meta)
