@@ -1,5 +1,6 @@
 """MONAI transforms over radtl's DICOM pipeline, usable by ``_target_`` from bundle JSON."""
 
+from radtl.transforms.batch import BatchRandomizable, MultiCrop, RandBatchAugment, to_unit_float
 from radtl.transforms.ct import (
     LoadCTVolume,
     LoadCTVolumeD,
@@ -19,10 +20,20 @@ from radtl.transforms.dicom.dictionary import (
     VoiWindowd,
     VoiWindowDict,
 )
-from radtl.transforms.io import LoadRadiograph, LoadRadiographD, LoadRadiographd, LoadRadiographDict
+from radtl.transforms.io import (
+    LoadPacked,
+    LoadPackedD,
+    LoadPackedd,
+    LoadPackedDict,
+    LoadRadiograph,
+    LoadRadiographD,
+    LoadRadiographd,
+    LoadRadiographDict,
+)
 from radtl.transforms.seg import SaveDicomSeg, SaveDicomSegD, SaveDicomSegd, SaveDicomSegDict
 
 __all__ = [
+    "BatchRandomizable",
     "LoadCTVolume",
     "LoadCTVolumeD",
     "LoadCTVolumeDict",
@@ -31,14 +42,20 @@ __all__ = [
     "LoadDicomImageD",
     "LoadDicomImageDict",
     "LoadDicomImaged",
+    "LoadPacked",
+    "LoadPackedD",
+    "LoadPackedDict",
+    "LoadPackedd",
     "LoadRadiograph",
     "LoadRadiographD",
     "LoadRadiographDict",
     "LoadRadiographd",
+    "MultiCrop",
     "NoduleMaskD",
     "NoduleMaskDict",
     "NoduleMaskd",
     "NoduleSpheres",
+    "RandBatchAugment",
     "SaveDicomSeg",
     "SaveDicomSegD",
     "SaveDicomSegDict",
@@ -47,4 +64,5 @@ __all__ = [
     "VoiWindowD",
     "VoiWindowDict",
     "VoiWindowd",
+    "to_unit_float",
 ]
