@@ -12,6 +12,7 @@ checkpoints (:func:`load_pretrained`)::
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.networks.backbone import PYRAMID_STRIDES, Backbone, SequentialBackbone
 from radtl.networks.densenet import DenseNet121
+from radtl.networks.dino import DINOHead, DINOModel, DINOOutput
 from radtl.networks.efficientnet import EfficientNet
 from radtl.networks.heads import BoneAgeRegressor
 from radtl.networks.inception import InceptionV3
@@ -29,7 +30,7 @@ from radtl.networks.transfer import (
 )
 from radtl.networks.unet import EncoderUNet, UNet
 from radtl.networks.vgg import VGG16
-from radtl.networks.vit import VisionTransformer
+from radtl.networks.vit import VisionTransformer, resize_position_embeddings
 
 __all__ = [
     "NETWORKS",
@@ -41,6 +42,9 @@ __all__ = [
     "CheckpointError",
     "CheckpointSource",
     "ConvAutoencoder",
+    "DINOHead",
+    "DINOModel",
+    "DINOOutput",
     "DenseAutoencoder",
     "DenseNet121",
     "EfficientNet",
@@ -58,5 +62,6 @@ __all__ = [
     "load_pretrained",
     "read_checkpoint",
     "register",
+    "resize_position_embeddings",
     "to_torchvision_layout",
 ]

@@ -16,7 +16,7 @@ target backbone inside a U-Net or regressor) and keeps the one under which most 
 name and shape, then loads and returns a :class:`TransferReport`. The same rule covers partial
 transfer: a classifier into a U-Net's ``encoder.``, a 36-class pretraining head left out of a
 4-class model (reported as shape-mismatched), a 3-channel first convolution summed into a
-grey-scale stem.
+grey-scale stem, a ViT's position embeddings learned at 224 px resized to a model built for 64 px.
 
 Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, never
 arbitrary pickled objects unless the caller says the file is trusted (``allow_pickle=True``).
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from radtl.networks.backbone import Backbone
+from radtl.networks.vit import resize_position_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ class TransferReport:
             detected for an architecture whose radtl names are torchvision's).
         naming: how keys were read: layout, prefix rewrite, target submodule.
         loaded: keys copied unchanged.
-        adapted: first-convolution keys whose input channels were adapted (also loaded).
+        adapted: keys loaded after adaptation: first-convolution weights whose input channels
+            were adapted, and ViT position embeddings resized to the model's patch grid.
+        resized: the position-embedding keys among ``adapted``.
         missing: model keys the checkpoint has no tensor for (``num_batches_tracked`` ignored).
         unexpected: checkpoint keys the model has no parameter for.
         mismatched: ``(key, checkpoint shape, model shape)`` for keys present in both.
@@ -88,6 +91,7 @@ class TransferReport:
     naming: str
     loaded: list[str] = field(default_factory=list)
     adapted: list[str] = field(default_factory=list)
+    resized: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
@@ -99,9 +103,11 @@ class TransferReport:
 
     def __str__(self) -> str:
         read_as = self.naming if self.naming.startswith(f"{self.source} layout") else f"{self.source}, {self.naming}"
+        channels = len(self.adapted) - len(self.resized)
         lines = [
             f"{self.origin} ({read_as}): loaded {len(self.loaded)} tensors"
-            + (f", {len(self.adapted)} with adapted input channels" if self.adapted else "")
+            + (f", {channels} with adapted input channels" if channels else "")
+            + (f", {len(self.resized)} position embeddings resized" if self.resized else "")
         ]
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
@@ -293,8 +299,35 @@ def _fits(tensor: torch.Tensor, target: torch.Tensor, adaptable: bool) -> bool:
     )
 
 
-def _match(naming: _Naming, targets: StateDict, stems: set[str], report: TransferReport) -> StateDict:
-    """Sort every key into the report and return the tensors to load."""
+def _resizable(tensor: torch.Tensor, target: torch.Tensor, grid: tuple[int, ...]) -> bool:
+    """Position embeddings ``(1, n, d)`` of a square grid, to resize to the model's 2-D ``grid``."""
+    if tensor.dim() != 3 or target.dim() != 3 or len(grid) != 2:
+        return False
+    side = round(tensor.shape[1] ** 0.5)
+    return tensor.shape[0] == target.shape[0] == 1 and tensor.shape[2] == target.shape[2] and side**2 == tensor.shape[1]
+
+
+def _position_grids(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """The state-dict key of every backbone's position embeddings, with the patch grid they are built for."""
+    return {
+        prefix + backbone.position_embedding_key: tuple(backbone.patch_grid)
+        for prefix, backbone in backbones(model).items()
+        if getattr(backbone, "position_embedding_key", "")
+    }
+
+
+def _match(
+    naming: _Naming,
+    targets: StateDict,
+    stems: set[str],
+    report: TransferReport,
+    positions: dict[str, tuple[int, ...]],
+) -> StateDict:
+    """Sort every key into the report and return the tensors to load.
+
+    ``stems`` are the first-convolution keys whose input channels may be adapted, ``positions``
+    the position-embedding keys that may be resized, with the model's patch grid for each.
+    """
     to_load: StateDict = {}
     for key, tensor in naming.state.items():
         if key.endswith("num_batches_tracked") and key not in targets:
@@ -307,6 +340,10 @@ def _match(naming: _Naming, targets: StateDict, stems: set[str], report: Transfe
         elif _fits(tensor, targets[key], key in stems):
             to_load[key] = adapt_input_channels(tensor, targets[key].shape[1])
             report.adapted.append(key)
+        elif key in positions and _resizable(tensor, targets[key], positions[key]):
+            to_load[key] = resize_position_embeddings(tensor, positions[key]).to(targets[key].dtype)
+            report.adapted.append(key)
+            report.resized.append(key)
         else:
             report.mismatched.append((key, tuple(tensor.shape), tuple(targets[key].shape)))
     mismatched = {key for key, _, _ in report.mismatched}
@@ -400,9 +437,15 @@ def load_pretrained(
         raise CheckpointError(f"{origin}: {type(model).__name__} has no backbone with a torchvision layout")
     targets = model.state_dict()
     stems = {prefix + backbone.stem_conv for prefix, backbone in backbones(model).items()}
+    positions = _position_grids(model)
+
+    def fits(key: str, tensor: torch.Tensor) -> bool:
+        return _fits(tensor, targets[key], key in stems) or (
+            key in positions and _resizable(tensor, targets[key], positions[key])
+        )
 
     def score(naming: _Naming) -> int:
-        return sum(k in targets and _fits(v, targets[k], k in stems) for k, v in naming.state.items())
+        return sum(k in targets and fits(k, v) for k, v in naming.state.items())
 
     best = max(_namings(state, model, layouts), key=score)  # max keeps the first, most natural, of equal scores
     if container == "model_state":
@@ -411,7 +454,7 @@ def load_pretrained(
         # Under auto, the layout that fitted names the source ("torchvision/radtl" where they coincide).
         detected = best.layout if source is CheckpointSource.AUTO else source.value
     report = TransferReport(origin, detected, best.description)
-    to_load = _match(best, targets, stems, report)
+    to_load = _match(best, targets, stems, report, positions)
     _check_fit(best, model, report, to_load)
     if strict and not report.complete:
         raise CheckpointError(f"{origin} does not load strictly into {type(model).__name__}:\n{report}")
