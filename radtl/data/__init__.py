@@ -27,6 +27,17 @@ from radtl.data.datalist import (
     write_datalist,
 )
 from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_datalist, input_mean, input_std, series_datalist
+from radtl.data.packed import (
+    NotInPackError,
+    PackedDataset,
+    PackedImages,
+    PackError,
+    PackResult,
+    ensure_pack,
+    modality_filter,
+    write_pack,
+)
+from radtl.data.samplers import PretrainingSampler, class_balanced_weights
 
 __all__ = [
     "ADAPTERS",
@@ -37,11 +48,19 @@ __all__ = [
     "SPLITS",
     "STUDY_SEED",
     "DatasetLayoutError",
+    "NotInPackError",
+    "PackError",
+    "PackResult",
+    "PackedDataset",
+    "PackedImages",
+    "PretrainingSampler",
     "age_strata",
     "btmr",
+    "class_balanced_weights",
     "class_folders",
     "covid19_radiography",
     "ct_series",
+    "ensure_pack",
     "grazpedwri_dx",
     "inference_datalist",
     "input_mean",
@@ -49,6 +68,7 @@ __all__ = [
     "is_image_file",
     "list_images",
     "luna16",
+    "modality_filter",
     "prepare_datalist",
     "rsna_bone_age",
     "series_datalist",
@@ -56,4 +76,5 @@ __all__ = [
     "take_fraction",
     "undersample",
     "write_datalist",
+    "write_pack",
 ]

@@ -2,20 +2,45 @@
 
 radtl configures MONAI's ``SupervisedTrainer`` and ``SupervisedEvaluator`` (bundles wire them in
 JSON) rather than writing its own loop; what the study's protocol needs beyond MONAI lives here.
+Self-supervised pretraining, whose step differs (a teacher, crops, an EMA update), has its own
+trainer on MONAI's ``Trainer``: :class:`DINOTrainer`.
 """
 
+from radtl.engines.dino import (
+    DINOTrainer,
+    build_teacher,
+    cosine_schedule,
+    param_groups_for_weight_decay,
+    update_teacher,
+)
+from radtl.engines.export import BackboneExport, backbone_state_dict
 from radtl.engines.handlers import MetricsWriter, PredictionWriter, TrainingHistory, write_json
 from radtl.engines.metrics import Accuracy, MacroF1, class_indices, regression_values
 from radtl.engines.prepare import PrepareBatch
+from radtl.engines.probes import KNNAccuracy, extract_features, knn_predict, probe
+from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
 
 __all__ = [
     "Accuracy",
+    "BackboneExport",
+    "DINOTrainer",
+    "EvaluatorBest",
+    "KNNAccuracy",
     "MacroF1",
     "MetricsWriter",
     "PredictionWriter",
     "PrepareBatch",
+    "ResumableCheckpoint",
     "TrainingHistory",
+    "backbone_state_dict",
+    "build_teacher",
     "class_indices",
+    "cosine_schedule",
+    "extract_features",
+    "knn_predict",
+    "param_groups_for_weight_decay",
+    "probe",
     "regression_values",
+    "update_teacher",
     "write_json",
 ]
