@@ -21,8 +21,8 @@ import torch
 from monai.bundle import ConfigParser, verify_metadata
 
 from radtl.networks import create, load_pretrained
-from tests.shapes import write_downstream_set, write_pseudolabel_set
 from tests.monai_meta_schema import SCHEMA
+from tests.shapes import write_downstream_set, write_pseudolabel_set
 from tests.test_bundles import REPO, monai_run
 
 PRETRAIN = "radiologynet_pretrain"
