@@ -90,7 +90,34 @@ def _update_center(center: torch.Tensor, batch_center: torch.Tensor, count: int,
     center.mul_(momentum).add_(total / (count * idist.get_world_size()), alpha=1.0 - momentum)
 
 
-class DINOLoss(nn.Module):
+class _SelfDistillationLoss(nn.Module):
+    """What DINO's and iBOT's losses share: the temperatures, the teacher's warm-up and a centre buffer."""
+
+    def __init__(
+        self,
+        out_dim: int,
+        center_shape: tuple[int, ...],
+        student_temp: float,
+        teacher_temp: float | Callable[[int], float],
+        warmup_teacher_temp: float,
+        warmup_teacher_temp_epochs: int,
+        center_momentum: float,
+    ) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.student_temp = student_temp
+        self.teacher_temp = teacher_temp
+        self.warmup_teacher_temp = warmup_teacher_temp
+        self.warmup_teacher_temp_epochs = warmup_teacher_temp_epochs
+        self.center_momentum = center_momentum
+        self.register_buffer("center", torch.zeros(*center_shape, out_dim))
+
+    def teacher_temperature(self, epoch: int) -> float:
+        """The teacher's temperature at ``epoch`` (0-based)."""
+        return teacher_temperature(epoch, self.teacher_temp, self.warmup_teacher_temp, self.warmup_teacher_temp_epochs)
+
+
+class DINOLoss(_SelfDistillationLoss):
     """DINO's self-distillation loss over multi-crop views (Caron et al. 2021, Eq. 1 and Eq. 4).
 
     For every global crop ``t`` the teacher's distribution is centred and sharpened,
@@ -126,21 +153,11 @@ class DINOLoss(nn.Module):
         warmup_teacher_temp_epochs: int = 30,
         center_momentum: float = 0.9,
     ) -> None:
-        super().__init__()
         if global_crops < 1:
             raise ValueError(f"global_crops must be at least 1, got {global_crops}")
-        self.out_dim = out_dim
+        super().__init__(out_dim, (1,), student_temp, teacher_temp, warmup_teacher_temp, warmup_teacher_temp_epochs,
+                         center_momentum)
         self.global_crops = global_crops
-        self.student_temp = student_temp
-        self.teacher_temp = teacher_temp
-        self.warmup_teacher_temp = warmup_teacher_temp
-        self.warmup_teacher_temp_epochs = warmup_teacher_temp_epochs
-        self.center_momentum = center_momentum
-        self.register_buffer("center", torch.zeros(1, out_dim))
-
-    def teacher_temperature(self, epoch: int) -> float:
-        """The teacher's temperature at ``epoch`` (0-based)."""
-        return teacher_temperature(epoch, self.teacher_temp, self.warmup_teacher_temp, self.warmup_teacher_temp_epochs)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, epoch: int = 0) -> torch.Tensor:
         """The loss, averaged over cross-view pairs; updates ``center`` with the teacher's batch.
@@ -188,7 +205,7 @@ class DINOLoss(nn.Module):
         return total / pairs
 
 
-class IBOTPatchLoss(nn.Module):
+class IBOTPatchLoss(_SelfDistillationLoss):
     """iBOT's masked-patch self-distillation loss (Zhou et al. 2022, Eq. 2).
 
     The student sees a global crop with some patches replaced by a mask token; the teacher sees
@@ -220,18 +237,8 @@ class IBOTPatchLoss(nn.Module):
         warmup_teacher_temp_epochs: int = 30,
         center_momentum: float = 0.9,
     ) -> None:
-        super().__init__()
-        self.out_dim = out_dim
-        self.student_temp = student_temp
-        self.teacher_temp = teacher_temp
-        self.warmup_teacher_temp = warmup_teacher_temp
-        self.warmup_teacher_temp_epochs = warmup_teacher_temp_epochs
-        self.center_momentum = center_momentum
-        self.register_buffer("center", torch.zeros(1, 1, out_dim))
-
-    def teacher_temperature(self, epoch: int) -> float:
-        """The teacher's temperature at ``epoch`` (0-based)."""
-        return teacher_temperature(epoch, self.teacher_temp, self.warmup_teacher_temp, self.warmup_teacher_temp_epochs)
+        super().__init__(out_dim, (1, 1), student_temp, teacher_temp, warmup_teacher_temp, warmup_teacher_temp_epochs,
+                         center_momentum)
 
     def forward(
         self,

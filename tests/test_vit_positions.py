@@ -7,14 +7,7 @@ import torch
 
 from radtl.networks import create, load_pretrained, resize_position_embeddings
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and stay fast on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def vit_tiny(img_size: int = 32, patch_size: int = 8, **kwargs):
