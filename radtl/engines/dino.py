@@ -38,6 +38,7 @@ from torch.optim import Optimizer
 
 from radtl.losses import DINOLoss, IBOTPatchLoss
 from radtl.networks.dino import DINOHead, DINOModel
+from radtl.transforms.batch import to_unit_float
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -222,7 +223,7 @@ def prepare_images(
     if isinstance(images, MetaTensor):
         images = images.as_tensor()
     images = torch.as_tensor(images).to(device=device, non_blocking=non_blocking, **kwargs)
-    images = images.float() / 255 if images.dtype == torch.uint8 else images
+    images = to_unit_float(images)
     if channels is not None and images.shape[1] != channels:
         images = images.repeat(1, channels // images.shape[1], *([1] * (images.dim() - 2)))
     return images

@@ -26,16 +26,12 @@ from ignite.engine import Engine, Events
 from torch import nn
 
 from radtl.atomic import write_atomic
+from radtl.engines.dino import unwrap
 from radtl.networks.backbone import Backbone
 
 __all__ = ["BackboneExport", "backbone_state_dict"]
 
 logger = logging.getLogger("radtl.engines")
-
-
-def _unwrap(network: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel / DataParallel."""
-    return getattr(network, "module", network)
 
 
 def backbone_state_dict(network: nn.Module, head: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
@@ -46,7 +42,7 @@ def backbone_state_dict(network: nn.Module, head: Sequence[str] | None = None) -
             with ``head`` naming the key prefixes to leave out (``("final_conv.",)`` for a U-Net).
         head: key prefixes of the head; by default the backbone's own.
     """
-    network = _unwrap(network)
+    network = unwrap(network)
     if head is None:
         if not isinstance(network, Backbone):
             raise ValueError(f"{type(network).__name__} is not a radtl backbone: name its head's key prefixes")
@@ -126,7 +122,7 @@ class BackboneExport:
             "state_dict": backbone_state_dict(network, self.head),
             "architecture": self.architecture,
             "pretraining": self.pretraining,
-            "head": list(self.head if self.head is not None else _unwrap(network).head_prefixes()),
+            "head": list(self.head if self.head is not None else unwrap(network).head_prefixes()),
             "metric": {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
             "epoch": epoch,
             **self.extra,
