@@ -22,14 +22,10 @@ Figures use matplotlib's object-oriented :class:`~matplotlib.figure.Figure`, no 
 
 from __future__ import annotations
 
-import html
 import logging
 import math
-import numbers
 import os
-import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +35,20 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from radtl.atomic import write_atomic, write_bytes_atomic, write_text_atomic
+from radtl.atomic import write_bytes_atomic
 from radtl.dicom.image import resize_with_pad
 from radtl.png import encode_png
+from radtl.report import document
+from radtl.report.document import (
+    Bullets,
+    Heading,
+    Table,
+    format_cell,
+    is_missing,
+    save_figure,
+    table_from_frame,
+    write_document,
+)
 
 __all__ = [
     "cluster_mosaic",
@@ -64,7 +71,6 @@ _PALETTE = tuple(to_hex(c) for i, c in enumerate(colormaps["tab20"].colors) if i
 _OTHER_COLOUR = "#7f7f7f"
 _MISSING_COLOUR = "#d9d9d9"
 _OTHER = "other"
-_DPI = 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,31 +78,15 @@ _DPI = 100
 # --------------------------------------------------------------------------------------------
 
 
-def _is_missing(value: object) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):  # array-likes: not a single missing scalar
-        return False
-
-
 def _as_categories(values: Sequence, missing_label: str) -> list[str]:
     """Each value as its category name: ``str(value)``, or ``missing_label`` for None / NaN / ""."""
-    return [missing_label if _is_missing(v) else str(v) for v in values]
+    return [missing_label if is_missing(v) else str(v) for v in values]
 
 
 def _ranked(categories: Sequence[str], exclude: str | None = None) -> list[str]:
     """Distinct categories, most frequent first (ties by name), leaving ``exclude`` out."""
     counts = pd.Series(list(categories), dtype=object).value_counts()
     return sorted((c for c in counts.index if c != exclude), key=lambda c: (-counts[c], c))
-
-
-def _save_figure(fig: Figure, path: str | os.PathLike) -> Path:
-    """Save ``fig`` as PNG under a temporary name, then rename it over ``path``."""
-    return write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=_DPI, bbox_inches="tight"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,7 +285,7 @@ def composition_chart(
     handles, legend_labels = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], legend_labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False)  # reversed: the legend reads top-down like the stack
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 def elbow_plot(ks: Sequence[int], objective: Sequence[float], k: int, path: str | os.PathLike, *,
@@ -318,7 +308,7 @@ def elbow_plot(ks: Sequence[int], objective: Sequence[float], k: int, path: str 
     ax.set_title(title)
     ax.legend(frameon=False)
     fig.tight_layout()
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,132 +425,12 @@ def embedding_plot(
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle(f"{method.upper()} map of {len(rows)} of {n} items")
-    return _save_figure(fig, path)
+    return save_figure(fig, path)
 
 
 # --------------------------------------------------------------------------------------------
-# Report: one document, rendered as Markdown and as HTML
+# Report: one document, rendered as Markdown and as HTML (radtl.report.document)
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Heading:
-    text: str
-    level: int
-
-
-@dataclass(frozen=True)
-class _Table:
-    header: list[str]
-    rows: list[list[str]]
-
-
-@dataclass(frozen=True)
-class _Figure:
-    src: str  # relative to the report's folder, URL-quoted
-    caption: str
-
-
-@dataclass(frozen=True)
-class _Bullets:
-    items: list[str]
-
-
-def _format_cell(value: object) -> str:
-    """A table cell: missing -> "", floats with 3 decimals, everything else ``str``."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, tuple):
-        return " / ".join(_format_cell(v) for v in value)
-    if _is_missing(value):
-        return ""
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return f"{float(value):.3f}"
-    return str(value)
-
-
-def _frame_table(frame: pd.DataFrame) -> _Table:
-    index = frame.index
-    default_index = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None
-    header = [_format_cell(c) for c in frame.columns]
-    rows = [[_format_cell(v) for v in record] for record in frame.itertuples(index=False, name=None)]
-    if not default_index:
-        header = [" / ".join(str(name) for name in index.names if name is not None)] + header
-        rows = [[_format_cell(key)] + row for key, row in zip(index, rows)]
-    return _Table(header, rows)
-
-
-def _markdown_text(text: str) -> str:
-    """Backslash-escape the characters that would change meaning in Markdown (CommonMark 2.4)."""
-    text = " ".join(str(text).split())
-    return "".join(f"\\{ch}" if ch in "\\`*[]<>|#" else ch for ch in text)
-
-
-def _markdown(blocks: list) -> str:
-    out: list[str] = []
-    for block in blocks:
-        if isinstance(block, _Heading):
-            out.append(f"{'#' * block.level} {_markdown_text(block.text)}")
-        elif isinstance(block, _Table):
-            out.append("| " + " | ".join(_markdown_text(h) for h in block.header) + " |")
-            out.append("|" + "|".join("---" for _ in block.header) + "|")
-            out.extend("| " + " | ".join(_markdown_text(c) for c in row) + " |" for row in block.rows)
-        elif isinstance(block, _Figure):
-            out.append(f"![{_markdown_text(block.caption)}]({block.src})\n\n*{_markdown_text(block.caption)}*")
-        elif isinstance(block, _Bullets):
-            out.extend(f"- {_markdown_text(item)}" for item in block.items)
-        out.append("")
-    return "\n".join(out)
-
-
-_CSS = (
-    "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}"
-    "th,td{border:1px solid #ccc;padding:0.2em 0.6em;text-align:left}"
-    "th{background:#f2f2f2}tbody tr:nth-child(even){background:#fafafa}"
-    "figure{margin:1.5em 0}img{max-width:100%}figcaption{font-style:italic;color:#555}"
-)
-
-
-def _html(title: str, blocks: list) -> str:
-    esc = html.escape
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{esc(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-    ]
-    for block in blocks:
-        if isinstance(block, _Heading):
-            out.append(f"<h{block.level}>{esc(block.text)}</h{block.level}>")
-        elif isinstance(block, _Table):
-            out.append("<table>")
-            out.append("<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in block.header) + "</tr></thead>")
-            out.append("<tbody>")
-            out.extend("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
-            out.append("</tbody>")
-            out.append("</table>")
-        elif isinstance(block, _Figure):
-            out.append(f'<figure><img src="{esc(block.src)}" alt="{esc(block.caption)}">'
-                       f"<figcaption>{esc(block.caption)}</figcaption></figure>")
-        elif isinstance(block, _Bullets):
-            out.append("<ul>" + "".join(f"<li>{esc(item)}</li>" for item in block.items) + "</ul>")
-    out += ["</body>", "</html>", ""]
-    return "\n".join(out)
-
-
-def _relative_src(figure: str | os.PathLike, out_dir: Path) -> str:
-    target = Path(figure).resolve()
-    if not target.is_file():
-        raise FileNotFoundError(f"write_report: figure file {figure} does not exist")
-    relative = Path(os.path.relpath(target, out_dir.resolve())).as_posix()
-    return urllib.parse.quote(relative, safe="/")
 
 
 def write_report(
@@ -589,20 +459,16 @@ def write_report(
         figures: caption -> image file.
         notes: free-text remarks, e.g. "report text missing for 12 of 240 items".
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    blocks: list = [_Heading(title, 1)]
+    blocks: list = []
     if summary:
-        blocks += [_Heading("Summary", 2), _Table(["Key", "Value"], [[str(k), _format_cell(v)] for k, v in summary.items()])]
+        blocks += [Heading("Summary", 2), Table(["Key", "Value"], [[str(k), format_cell(v)] for k, v in summary.items()])]
     if tables:
-        blocks.append(_Heading("Tables", 2))
+        blocks.append(Heading("Tables", 2))
         for name, frame in tables.items():
-            blocks += [_Heading(name, 3), _frame_table(frame)]
+            blocks += [Heading(name, 3), table_from_frame(frame)]
     if figures:
-        blocks.append(_Heading("Figures", 2))
-        blocks += [_Figure(_relative_src(file, out_dir), caption) for caption, file in figures.items()]
+        blocks.append(Heading("Figures", 2))
+        blocks += [document.Image(file, caption) for caption, file in figures.items()]
     if notes:
-        blocks += [_Heading("Notes", 2), _Bullets([str(note) for note in notes])]
-    return write_text_atomic(out_dir / "report.md", _markdown(blocks)), write_text_atomic(
-        out_dir / "report.html", _html(title, blocks)
-    )
+        blocks += [Heading("Notes", 2), Bullets([str(note) for note in notes])]
+    return write_document(out_dir, title, blocks)
