@@ -8,7 +8,16 @@ from pathlib import Path
 
 import radtl
 
-__all__ = ["BUNDLES_DIR", "available_bundles", "bundle_metadata", "bundle_root", "resolve_bundle", "root_cause", "run_workflow"]
+__all__ = [
+    "BUNDLES_DIR",
+    "available_bundles",
+    "bundle_metadata",
+    "bundle_root",
+    "load_bundle_config",
+    "resolve_bundle",
+    "root_cause",
+    "run_workflow",
+]
 
 #: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
 BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"
@@ -53,6 +62,19 @@ def resolve_bundle(bundle: str | os.PathLike) -> Path:
 def bundle_metadata(bundle: str | os.PathLike) -> dict:
     """A bundle's ``configs/metadata.json`` (its ``name`` and ``version`` name the algorithm in DICOM-SEG)."""
     return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
+
+
+def load_bundle_config(bundle: str | os.PathLike, overrides: dict | None = None, config: str = "train.json"):
+    """A bundle's ``configs/<config>`` as a parsed MONAI ``ConfigParser`` with ``overrides`` applied,
+    so a tool can take its parts (``network_def``, ``datalist``, ``image_transforms``...) by name."""
+    from monai.bundle import ConfigParser
+
+    folder = resolve_bundle(bundle)
+    parser = ConfigParser()
+    parser.read_config(str(folder / "configs" / config))
+    parser.update({"bundle_root": str(folder), **(overrides or {})})
+    parser.parse()
+    return parser
 
 
 def run_workflow(config_files: list[str | os.PathLike], overrides: dict) -> None:

@@ -17,6 +17,11 @@ radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|r
 radtl segment SERIES_DIR --out SEG.dcm [--bundle luna_nodule_seg] [--send URL] [--fractional]
               [--fetch URL --study UID --series UID] [--checkpoint PATH] [--threshold 0.5 ...]
 radtl send FILE [FILE ...] --to URL
+radtl report SWEEP_DIR [SWEEP_DIR ...] --out DIR [--ratings SHEET.csv[,SHEET.csv] --key KEY.csv]
+radtl gradcam BUNDLE --checkpoint MODEL.pt --out DIR [--split test] [--method gradcam|gradcam++] [--limit N]
+radtl rating-sheet --sources NAME=HEATMAP_DIR,NAME=HEATMAP_DIR --out DIR [--n 20] [--seed 0]
+radtl probe BUNDLE --checkpoint CKPT --out DIR [--ks 1,5,20] [--scales 224,112,56] [--lora_ranks 8,16]
+radtl perturb BUNDLE --checkpoints NAME=MODEL.pt[,NAME=MODEL.pt] --out DIR [--shifts 0.1,0.2] [--scales 0.8,1.2]
 """
 
 from __future__ import annotations
@@ -304,6 +309,7 @@ class RadtlCLI:
         train_fraction: str = "1.0",
         output_dir: str | None = None,
         seed: int = 1221,
+        energy_country: str = "HRV",
         **bundle_settings,
     ) -> None:
         """Run the study's fine-tuning grid over BUNDLE, resumably; write results, curves and selection tables.
@@ -317,10 +323,13 @@ class RadtlCLI:
             train_fraction: fractions of the training split, comma separated (0.05,0.25,0.5).
             output_dir: where runs and tables go (default sweeps/<bundle>).
             seed: the first repeat's seed.
+            energy_country: grid (ISO alpha-3) for emissions_kg, recorded with energy_kwh when codecarbon is installed.
             bundle_settings: any bundle setting for every run, e.g. --max_epochs 10 --dataset_dir /data/btmr.
         """
         _log_to_console()
-        out = run_sweep(bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, **bundle_settings)
+        out = run_sweep(
+            bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country, **bundle_settings
+        )
         print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
 
     def segment(
@@ -379,6 +388,127 @@ class RadtlCLI:
             print(f"radtl send: {error}", file=sys.stderr)
             raise SystemExit(2) from error
         print(f"sent to {to}: {len(stored)} instance(s) stored")
+
+
+    def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,
+               title: str = "Initialisation comparison") -> None:
+        """The study's tables, statistical tests and figures from sweep results, as report.md and report.html.
+
+        Args:
+            results: sweep folders (or their results.csv), e.g. sweeps/btmr sweeps/btmr_limited.
+            out: the report's folder (figures/, tables/, statistics.json beside the report).
+            ratings: heatmap rating sheets filled in by the raters (comma separated), with --key.
+            key: the key.csv that unblinds the rating sheets' panels.
+            title: the report's title.
+        """
+        from radtl.report.comparison import build_report
+
+        _log_to_console()
+        if bool(ratings) != bool(key):
+            raise SystemExit("radtl report: --ratings and --key go together")
+        try:
+            rated = None
+            if ratings:
+                from radtl.interpret.rating import read_ratings
+
+                rated = read_ratings(_split_list(ratings), key)
+            markdown, page = build_report(list(results), out, ratings=rated, title=title)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"radtl report: {error}", file=sys.stderr)
+            raise SystemExit(2) from error
+        print(f"report: {markdown}\nhtml: {page}")
+
+    def gradcam(self, bundle: str, checkpoint: str, out: str, split: str = "test", method: str = "gradcam",
+                limit: int = 0, **bundle_settings) -> None:
+        """Grad-CAM (or Grad-CAM++) heatmaps of a classification bundle's split: input beside overlay, as PNGs.
+
+        Args:
+            bundle: a classification bundle's folder or name (btmr, covid19_cxr, grazpedwri_osteopenia).
+            checkpoint: the fine-tuned model.pt.
+            out: the folder of the heatmaps and heatmaps.csv.
+            split: datalist split (training, validation, test).
+            method: gradcam or gradcam++.
+            limit: at most this many images (0: all).
+            bundle_settings: any bundle setting, e.g. --dataset_dir /data/btmr.
+        """
+        from radtl.evaluation.runs import BundleTask, write_heatmaps
+
+        _log_to_console()
+        table = write_heatmaps(BundleTask(bundle, out, **bundle_settings), checkpoint, split, method, limit)
+        print(f"heatmaps: {table}")
+
+    def rating_sheet(self, sources: str, out: str, n: int = 20, seed: int = 0, raters: str = "rater_1,rater_2") -> None:
+        """A blinded rating sheet of the same cases' heatmaps from several models (thesis 5.1).
+
+        Args:
+            sources: NAME=DIR pairs, comma separated, each DIR a ``radtl gradcam`` output (heatmaps.csv).
+            out: the sheet's folder: sheet.csv and images/ for the raters, key.csv for the organiser.
+            n: cases to rate.
+            seed: seed of the case choice and the panel order.
+            raters: rater names, comma separated.
+        """
+        from radtl.interpret.rating import heatmap_sources, write_rating_sheet
+
+        _log_to_console()
+        folders = dict(entry.split("=", 1) for entry in _split_list(sources))
+        sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
+        print(f"rating sheet: {sheet}")
+
+    def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
+              scales: str = "224,112,56", head_epochs: int = 100, lora_ranks: str = "8,16", lora_epochs: int = 1,
+              embedding: str = "tsne", **bundle_settings) -> None:
+        """Frozen-backbone evaluation of any radtl checkpoint on a classification bundle's data (Radio DINO / OmniRad).
+
+        Args:
+            bundle: a classification bundle's folder or name.
+            out: the folder of probe.json, probe.csv and embedding.png.
+            checkpoint: a backbone.pt, model.pt or RadiologyNET .tar.gz of the bundle's --backbone (none: random).
+            ks: kNN neighbours.
+            scales: input sizes of the multi-scale logistic probe.
+            head_epochs: epochs of the head-only regime.
+            lora_ranks: LoRA ranks (alpha = 2 x rank); empty to skip LoRA.
+            lora_epochs: epochs per LoRA run.
+            embedding: tsne, umap or pca.
+            bundle_settings: any bundle setting, e.g. --backbone resnet18 --dataset_dir /data/btmr.
+        """
+        from radtl.evaluation.runs import BundleTask, probe_backbone
+
+        _log_to_console()
+        path = probe_backbone(BundleTask(bundle, out, **bundle_settings), checkpoint, _split_list(ks, int),
+                              _split_list(scales, int), head_epochs, _split_list(lora_ranks, int), lora_epochs,
+                              embedding)
+        print(f"probe: {path}")
+
+    def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",
+                scales: str = "0.8,1.2", limit: int = 0, **bundle_settings) -> None:
+        """Robustness to ROI perturbation (the bone-tumour study): predictions under shifted and scaled boxes.
+
+        Args:
+            bundle: a classification bundle's folder or name.
+            checkpoints: NAME=MODEL.pt pairs, comma separated; two or more are compared pairwise.
+            out: the folder of robustness.csv, stability.csv and comparison.csv.
+            split: datalist split.
+            shifts: box shifts as fractions of its size, each applied in four directions.
+            scales: box scale factors about its centre.
+            limit: at most this many images (0: all).
+            bundle_settings: any bundle setting.
+        """
+        from radtl.evaluation.runs import BundleTask, perturbation_robustness
+
+        _log_to_console()
+        models = dict(entry.split("=", 1) for entry in _split_list(checkpoints))
+        path = perturbation_robustness(BundleTask(bundle, out, **bundle_settings), models, split,
+                                       _split_list(shifts, float), _split_list(scales, float), limit)
+        print(f"stability: {path}")
+
+
+def _split_list(values, kind=str) -> list:
+    """A comma-separated string (or what fire made of one: a number, a tuple) as a list of ``kind``."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    elif not isinstance(values, (list, tuple)):
+        values = [values]
+    return [kind(v.strip() if isinstance(v, str) else v) for v in values]
 
 
 def _log_to_console() -> None:

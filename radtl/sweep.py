@@ -13,7 +13,8 @@ that fails records why in its ``result.json`` (status ``error``) and the sweep g
 every run the tables are rewritten:
 
 - ``results.csv``: one row per run: task, backbone, init, lr, seed, train fraction, epochs run,
-  epochs to convergence, the best validation score and every test metric (``test_*``: the
+  epochs to convergence, wall time (``seconds``) and, with codecarbon installed, ``energy_kwh`` and
+  ``emissions_kg`` (:class:`radtl.engines.energy.RunMeter`), the best validation score and every test metric (``test_*``: the
   metrics of the split ``evaluate.json`` scores, named in ``eval_split``; ``validation`` for
   LUNA, whose only held-out split is the validation series, as in the study);
 - ``curves.csv``: every run's per-epoch training loss and validation metrics;
@@ -32,7 +33,6 @@ import math
 import os
 import shutil
 import statistics
-import time
 import traceback
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -41,6 +41,7 @@ from pathlib import Path
 from radtl.atomic import write_text_atomic
 from radtl.bundle import resolve_bundle, root_cause, run_workflow
 from radtl.data.inputs import INITS
+from radtl.engines.energy import RunMeter
 from radtl.engines.handlers import write_json
 
 __all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "select_best", "sweep"]
@@ -153,21 +154,21 @@ def _train_and_test(bundle: Path, run_dir: Path, settings: dict) -> dict:
     }
 
 
-def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict) -> dict:
+def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict, energy_country: str) -> dict:
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an unfinished run from an interrupted sweep starts again
     run_dir.mkdir(parents=True)
     settings = {**overrides, **spec.overrides(), "output_dir": str(run_dir), "bundle_root": str(bundle)}
     result = {"run_id": spec.run_id, "task": task, **asdict(spec)}
-    started = time.perf_counter()
-    try:
-        result.update(status="ok", reason="", **_train_and_test(bundle, run_dir, settings))
-    except Exception as error:  # the per-run boundary: record why, keep the sweep going
-        cause = root_cause(error)
-        where = traceback.extract_tb(cause.__traceback__)[-1]
-        result.update(status="error", reason=f"{type(cause).__name__}: {cause} ({where.filename}:{where.lineno})")
-        logger.error("run %s failed: %s", spec.run_id, result["reason"])
-    result["seconds"] = round(time.perf_counter() - started, 1)
+    with RunMeter(energy_country) as meter:
+        try:
+            result.update(status="ok", reason="", **_train_and_test(bundle, run_dir, settings))
+        except Exception as error:  # noqa: BLE001 - the per-run boundary: record why, keep the sweep going
+            cause = root_cause(error)
+            where = traceback.extract_tb(cause.__traceback__)[-1]
+            result.update(status="error", reason=f"{type(cause).__name__}: {cause} ({where.filename}:{where.lineno})")
+            logger.error("run %s failed: %s", spec.run_id, result["reason"])
+    result.update(meter.result())
     write_json(result, run_dir / "result.json")
     return result
 
@@ -233,6 +234,7 @@ def sweep(
     train_fraction: str | float | Sequence[float] = 1.0,
     output_dir: str | os.PathLike | None = None,
     seed: int = 1221,
+    energy_country: str = "HRV",
     **overrides,
 ) -> Path:
     """Run the grid (see the module docstring) and return the output folder.
@@ -247,6 +249,7 @@ def sweep(
         train_fraction: fractions of the training split, e.g. ``"0.05,0.25,0.5"``.
         output_dir: where runs and tables go (default ``sweeps/<bundle>``).
         seed: the first repeat's seed.
+        energy_country: ISO 3166-1 alpha-3 code of the grid for ``emissions_kg`` (with codecarbon installed).
         overrides: further bundle settings for every run (``max_epochs=10``, ``dataset_dir=...``).
     """
     bundle = resolve_bundle(bundle)
@@ -268,7 +271,7 @@ def sweep(
             results.append(json.loads(done.read_text()))
             continue
         logger.info("run %d/%d %s", number, len(specs), spec.run_id)
-        results.append(_run(bundle, task, spec, runs_dir / spec.run_id, overrides))
+        results.append(_run(bundle, task, spec, runs_dir / spec.run_id, overrides, energy_country))
         _write_csv(results, out / "results.csv")
     _write_csv(results, out / "results.csv")
     _write_csv(_curves(results, runs_dir), out / "curves.csv")
