@@ -447,7 +447,8 @@ class RadtlCLI:
             seed: seed of the case choice and the panel order.
             raters: rater names, comma separated.
         """
-        from radtl.interpret.rating import heatmap_sources, write_rating_sheet
+        from radtl.evaluation.runs import heatmap_sources
+        from radtl.interpret.rating import write_rating_sheet
 
         _log_to_console()
         folders = dict(entry.split("=", 1) for entry in _split_list(sources))

@@ -10,6 +10,7 @@ country's grid mix (kg CO2eq). It uses codecarbon's offline tracker, which needs
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import time
 from typing import Self
@@ -47,8 +48,13 @@ class RunMeter:
             try:
                 from codecarbon import OfflineEmissionsTracker
 
+                # nothing written to disk: codecarbon 3 names that output_methods=[], 2.x save_to_file=False
+                from codecarbon.emissions_tracker import BaseEmissionsTracker
+
+                modern = "output_methods" in inspect.signature(BaseEmissionsTracker).parameters
+                quiet = {"output_methods": []} if modern else {"save_to_file": False}
                 self._tracker = OfflineEmissionsTracker(
-                    country_iso_code=self.country, save_to_file=False, log_level="error", tracking_mode="process"
+                    country_iso_code=self.country, log_level="error", tracking_mode="process", **quiet
                 )
                 self._tracker.start()
             except Exception as error:  # noqa: BLE001 - a failed measurement must not fail the run
