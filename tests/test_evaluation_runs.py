@@ -135,3 +135,16 @@ def test_a_meter_that_cannot_measure_says_why_and_keeps_the_run(monkeypatch):
         pass
     assert meter.result()["energy_note"] == "codecarbon did not start: RuntimeError: no power counters"
     assert "seconds" in meter.result()
+
+
+@pytest.mark.parametrize("bundle", ["covid19_cxr", "grazpedwri_osteopenia"])
+def test_gradcam_runs_on_the_single_logit_bundles(tmp_path, bundle):
+    from radtl.evaluation.runs import BundleTask
+
+    task = BundleTask(bundle, tmp_path / "parts", backbone="resnet18", image_size=32)
+    checkpoint = tmp_path / "model.pt"
+    torch.save(task.config.get_parsed_content("network_def", lazy=False).state_dict(), checkpoint)
+    main(["gradcam", bundle, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "cam"), "--limit", "2",
+          "--method", "gradcam++", "--backbone", "resnet18", "--image_size", "32"])
+    table = pd.read_csv(tmp_path / "cam" / "heatmaps.csv")
+    assert len(table) == 2 and set(table["predicted"]) <= {0, 1}
