@@ -456,8 +456,8 @@ class RadtlCLI:
         print(f"rating sheet: {sheet}")
 
     def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
-              scales: str = "224,112,56", head_epochs: int = 100, lora_ranks: str = "8,16", lora_epochs: int = 1,
-              embedding: str = "tsne", **bundle_settings) -> None:
+              scales: str = "224,112,56", head_epochs: int = 100, lora_ranks: str = "8,16", lora_epochs: int = 10,
+              lora_lr: float = 1e-3, embedding: str = "tsne", **bundle_settings) -> None:
         """Frozen-backbone evaluation of any radtl checkpoint on a classification bundle's data (Radio DINO / OmniRad).
 
         Args:
@@ -469,6 +469,7 @@ class RadtlCLI:
             head_epochs: epochs of the head-only regime.
             lora_ranks: LoRA ranks (alpha = 2 x rank); empty to skip LoRA.
             lora_epochs: epochs per LoRA run.
+            lora_lr: learning rate of the adapters and the head.
             embedding: tsne, umap or pca.
             bundle_settings: any bundle setting, e.g. --backbone resnet18 --dataset_dir /data/btmr.
         """
@@ -477,7 +478,7 @@ class RadtlCLI:
         _log_to_console()
         path = probe_backbone(BundleTask(bundle, out, **bundle_settings), checkpoint, _split_list(ks, int),
                               _split_list(scales, int), head_epochs, _split_list(lora_ranks, int), lora_epochs,
-                              embedding)
+                              lora_lr, embedding)
         print(f"probe: {path}")
 
     def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",

@@ -93,7 +93,7 @@ def test_the_rating_sheet_blinds_the_two_models_heatmaps_and_the_ratings_reach_t
 def test_probe_runs_every_frozen_regime_on_a_checkpoint(sweep):
     out = sweep["root"] / "probe"
     main(["probe", "btmr", "--checkpoint", str(sweep["checkpoint"]), "--out", str(out), "--backbone", "resnet18",
-          "--image_size", "32", "--ks", "1,5", "--scales", "32,16", "--head_epochs", "5", "--lora_ranks", "4",
+          "--image_size", "32", "--ks", "1,5", "--scales", "32,16", "--head_epochs", "5", "--lora_ranks", "4", "--lora_epochs", "1",
           "--embedding", "pca"])
     metrics = json.loads((out / "probe.json").read_text())
     for key in ("knn1_accuracy", "knn5_accuracy", "logistic_accuracy", "head_accuracy", "lora_r4_accuracy"):
@@ -109,6 +109,7 @@ def test_perturbation_compares_the_stability_of_two_models(sweep):
           "--image_size", "32", "--shifts", "0.1", "--scales", "0.8"])
     stability = pd.read_csv(out / "stability.csv")
     assert set(stability["model"]) == {"random", "radiologynet"}
+    assert {"none", "shift+x10%", "scale80%", "overall"} <= set(stability["perturbation"])
     comparison = pd.read_csv(out / "comparison.csv")
     assert len(comparison) == 1
 

@@ -17,7 +17,6 @@ and writes its tables and figures into one folder. The CLI (``radtl gradcam``, `
 
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import os
@@ -37,6 +36,7 @@ from radtl.engines.probes import extract_features
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
 from radtl.evaluation.robustness import box_perturbations, compare_stability, roi_robustness, stability_summary
 from radtl.networks import create, load_pretrained
+from radtl.report.figures import embedding_plot
 from radtl.transforms import LoadRadiograph
 
 __all__ = ["BundleTask", "heatmap_sources", "perturbation_robustness", "probe_backbone", "write_heatmaps"]
@@ -45,9 +45,7 @@ logger = logging.getLogger(__name__)
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    text = io.StringIO()
-    frame.to_csv(text, index=False)
-    return write_text_atomic(path, text.getvalue())
+    return write_text_atomic(path, frame.to_csv(index=False))
 
 
 class BundleTask:
@@ -174,7 +172,8 @@ def probe_backbone(
     scales: Sequence[int] = (224, 112, 56),
     head_epochs: int = 100,
     lora_ranks: Sequence[int] = (8, 16),
-    lora_epochs: int = 1,
+    lora_epochs: int = 10,
+    lora_lr: float = 1e-3,
     embedding: str = "tsne",
     batch_size: int = 32,
 ) -> Path:
@@ -192,11 +191,10 @@ def probe_backbone(
         head_epochs: epochs of the head-only regime.
         lora_ranks: LoRA ranks (alpha = 2 x rank, as OmniRad's R8/a16 and R16/a32); empty skips LoRA.
         lora_epochs: epochs of each LoRA run.
+        lora_lr: AdamW learning rate of the adapters and the head.
         embedding: ``tsne``, ``umap`` or ``pca``.
         batch_size: images per batch.
     """
-    from radtl.pseudolabel.report import embedding_plot
-
     backbone = task.backbone(checkpoint)
     train, test = task.loader("training", batch_size), task.loader("test", batch_size)
 
@@ -212,7 +210,8 @@ def probe_backbone(
     for rank in lora_ranks:
         classifier = task.backbone(checkpoint, num_classes=max(len(task.labels), 2)).train()
         scores = lora_finetune(
-            classifier, train, test, task.prepare, rank=rank, alpha=2 * rank, epochs=lora_epochs, device=task.device
+            classifier, train, test, task.prepare, rank=rank, alpha=2 * rank, epochs=lora_epochs, lr=lora_lr,
+            device=task.device,
         )
         metrics.update({key.replace("lora_", f"lora_r{rank}_"): value for key, value in scores.items()})
     features, labels = extract_features(backbone, test, images, task.device)
@@ -264,7 +263,7 @@ def perturbation_robustness(
         frame = roi_robustness(task.classifier(checkpoint), cases, perturbations, task.image_size, device=task.device)
         frames[name] = frame.assign(model=name)
     _write_csv(pd.concat(frames.values(), ignore_index=True), task.output_dir / "robustness.csv")
-    summaries = [stability_summary(frame).assign(model=name) for name, frame in frames.items()]
+    summaries = [stability_summary(frame).reset_index().assign(model=name) for name, frame in frames.items()]
     stability = _write_csv(pd.concat(summaries, ignore_index=True), task.output_dir / "stability.csv")
     pairs = [
         {"model_a": a, "model_b": b, **compare_stability(frames[a], frames[b], names=(a, b))}
