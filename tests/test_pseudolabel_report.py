@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from radtl.pseudolabel import report
 from radtl.pseudolabel.report import (
     UNREADABLE_GREY,
     cluster_mosaic,
@@ -24,6 +23,7 @@ from radtl.pseudolabel.report import (
     embedding_plot,
     write_report,
 )
+from radtl.report import figures
 
 
 def write_pngs(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -167,7 +167,7 @@ def test_embedding_plot_maps_a_random_subsample_of_max_points_rows_once_for_all_
         seen.append(embedding.copy())
         return embedding[:, :2]
 
-    monkeypatch.setattr(report, "embed_2d", spy)
+    monkeypatch.setattr(figures, "embed_2d", spy)  # embedding_plot lives in radtl.report.figures
     embedding = np.arange(200 * 3, dtype=float).reshape(200, 3)
     colourings = {"Modality": ["CT", "MR"] * 100, "cluster": list(range(200))}
     out = embedding_plot(embedding, colourings, tmp_path / "map.png", method="pca", max_points=50)

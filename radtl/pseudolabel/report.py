@@ -11,8 +11,9 @@ This module draws those views and writes them into one report:
   stacked bars of Fig. 2.11 / 2.15, one chart per attribute (call it once for BodyPartExamined,
   once for Modality);
 - :func:`elbow_plot`: the clustering objective against k, with the Kneedle elbow marked;
-- :func:`embed_2d` / :func:`embedding_plot`: a 2-D map (t-SNE, UMAP or PCA) of the fused
-  embeddings, coloured by any labelling;
+- :func:`embed_2d` / :func:`embedding_plot` (from :mod:`radtl.report.figures`, which the
+  evaluation tools share): a 2-D map (t-SNE, UMAP or PCA) of the fused embeddings, coloured by
+  any labelling;
 - :func:`write_report`: ``report.md`` and ``report.html`` with the same content (summary, tables,
   figures, notes), figure links relative so the folder can be moved or zipped.
 
@@ -30,8 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
@@ -44,10 +43,20 @@ from radtl.report.document import (
     Heading,
     Table,
     format_cell,
-    is_missing,
     save_figure,
     table_from_frame,
     write_document,
+)
+from radtl.report.figures import (
+    MAX_OWN_COLOURS,
+    MISSING_COLOUR,
+    OTHER,
+    OTHER_COLOUR,
+    PALETTE,
+    as_categories,
+    embed_2d,
+    embedding_plot,
+    ranked_categories,
 )
 
 __all__ = [
@@ -64,29 +73,6 @@ logger = logging.getLogger(__name__)
 
 #: Grey level of the tile drawn for an image that could not be read (its X is white).
 UNREADABLE_GREY = 128
-#: tab20 without its two greys, which are kept for "other" and for missing values: at most this
-#: many values get a colour of their own in a chart or a scatter legend.
-MAX_OWN_COLOURS = 18
-_PALETTE = tuple(to_hex(c) for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15))
-_OTHER_COLOUR = "#7f7f7f"
-_MISSING_COLOUR = "#d9d9d9"
-_OTHER = "other"
-
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers: categories, colours, atomic file writes
-# --------------------------------------------------------------------------------------------
-
-
-def _as_categories(values: Sequence, missing_label: str) -> list[str]:
-    """Each value as its category name: ``str(value)``, or ``missing_label`` for None / NaN / ""."""
-    return [missing_label if is_missing(v) else str(v) for v in values]
-
-
-def _ranked(categories: Sequence[str], exclude: str | None = None) -> list[str]:
-    """Distinct categories, most frequent first (ties by name), leaving ``exclude`` out."""
-    counts = pd.Series(list(categories), dtype=object).value_counts()
-    return sorted((c for c in counts.index if c != exclude), key=lambda c: (-counts[c], c))
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,9 +200,9 @@ def composition_table(
     """
     if len(clusters) != len(values):
         raise ValueError(f"composition_table: {len(clusters)} cluster ids but {len(values)} values")
-    categories = _as_categories(values, missing_label)
+    categories = as_categories(values, missing_label)
     table = pd.crosstab(pd.Series(list(clusters), name="cluster"), pd.Series(categories, name="value", dtype=object))
-    order = _ranked(categories)  # every category, missing included, by frequency
+    order = ranked_categories(categories)  # every category, missing included, by frequency
     table = table.reindex(columns=order).sort_index()
     table.columns.name = "value"
     if normalize:
@@ -257,12 +243,12 @@ def composition_chart(
     named = [c for c in fractions.columns if c != missing_label][:top]
     rest = [c for c in fractions.columns if c != missing_label and c not in named]
     segments: list[tuple[str, np.ndarray, dict]] = [
-        (name, fractions[name].to_numpy(), {"color": _PALETTE[i]}) for i, name in enumerate(named)
+        (name, fractions[name].to_numpy(), {"color": PALETTE[i]}) for i, name in enumerate(named)
     ]
     if rest:
-        segments.append((_OTHER, fractions[rest].sum(axis=1).to_numpy(), {"color": _OTHER_COLOUR}))
+        segments.append((OTHER, fractions[rest].sum(axis=1).to_numpy(), {"color": OTHER_COLOUR}))
     if missing_label in fractions.columns:
-        style = {"color": _MISSING_COLOUR, "hatch": "///", "edgecolor": "#a0a0a0"}
+        style = {"color": MISSING_COLOUR, "hatch": "///", "edgecolor": "#a0a0a0"}
         segments.append((missing_label, fractions[missing_label].to_numpy(), style))
 
     n = len(fractions)
@@ -301,130 +287,13 @@ def elbow_plot(ks: Sequence[int], objective: Sequence[float], k: int, path: str 
     """
     fig = Figure(figsize=(5.0, 3.5))
     ax = fig.add_subplot()
-    ax.plot(ks, objective, marker="o", color=_PALETTE[0])
-    ax.axvline(k, color=_PALETTE[2], linestyle="--", label=f"elbow: k = {k}")
+    ax.plot(ks, objective, marker="o", color=PALETTE[0])
+    ax.axvline(k, color=PALETTE[2], linestyle="--", label=f"elbow: k = {k}")
     ax.set_xlabel("k (clusters)")
     ax.set_ylabel("objective")
     ax.set_title(title)
     ax.legend(frameon=False)
     fig.tight_layout()
-    return save_figure(fig, path)
-
-
-# --------------------------------------------------------------------------------------------
-# 2-D map of the embeddings
-# --------------------------------------------------------------------------------------------
-
-
-def embed_2d(embedding: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """Map an ``(n, d)`` embedding to ``(n, 2)`` coordinates for plotting.
-
-    ``"tsne"``: :class:`sklearn.manifold.TSNE` with ``init="pca"`` and perplexity
-    ``min(perplexity, (n - 1) / 3)`` (t-SNE needs about three neighbours per unit of perplexity);
-    ``"umap"``: ``umap.UMAP`` (package umap-learn, imported only here); ``"pca"``: the first two
-    principal components, fast and deterministic. An embedding with one dimension is padded with a
-    zero column.
-
-    Args:
-        embedding: ``(n, d)`` array, n >= 3.
-        method: "tsne", "umap" or "pca".
-        seed: random state of the method, so the same seed gives the same map.
-        perplexity: t-SNE perplexity before the cap above (ignored by the other methods).
-    """
-    data = np.asarray(embedding, dtype=np.float64)
-    if data.ndim != 2:
-        raise ValueError(f"embed_2d takes an (n, d) embedding, got shape {data.shape}")
-    n = data.shape[0]
-    if n < 3:
-        raise ValueError(f"embed_2d needs at least 3 points to draw a 2-D map, got {n}")
-    if data.shape[1] < 2:
-        data = np.hstack([data, np.zeros((n, 2 - data.shape[1]))])
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=2, random_state=seed).fit_transform(data)
-    if method == "tsne":
-        from sklearn.manifold import TSNE
-
-        tsne = TSNE(n_components=2, init="pca", perplexity=min(perplexity, (n - 1) / 3), random_state=seed)
-        return tsne.fit_transform(data)
-    if method == "umap":
-        try:
-            import umap
-        except ImportError as error:
-            raise ImportError("embed_2d(method='umap') needs the umap-learn package: pip install umap-learn") from error
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
-        return np.asarray(reducer.fit_transform(data))
-    raise ValueError(f"embed_2d: unknown method {method!r}; use 'tsne', 'umap' or 'pca'")
-
-
-def embedding_plot(
-    embedding: np.ndarray,
-    colourings: Mapping[str, Sequence],
-    path: str | os.PathLike,
-    *,
-    method: str = "tsne",
-    max_points: int = 5000,
-    seed: int = 0,
-    perplexity: float = 30.0,
-) -> Path:
-    """Write a 2-D map of the embedding, one panel per colouring (e.g. Modality, BodyPartExamined, cluster).
-
-    At most ``max_points`` rows, drawn at random with ``seed``, are mapped by :func:`embed_2d`
-    once and drawn in every panel. Colours are categorical: the 18 most frequent values of a
-    colouring get their own, the rest are "other" and missing values "(missing)", so a legend has
-    at most 20 entries.
-
-    Args:
-        embedding: ``(n, d)`` array of the items' (fused) embeddings.
-        colourings: panel title -> the value of each of the n items.
-        path: the PNG file to write.
-        method: "tsne", "umap" or "pca" (see :func:`embed_2d`).
-        max_points: the most rows mapped and drawn.
-        seed: seed of the subsample and of the method.
-        perplexity: t-SNE perplexity (see :func:`embed_2d`).
-    """
-    data = np.asarray(embedding)
-    if data.ndim != 2:
-        raise ValueError(f"embedding_plot takes an (n, d) embedding, got shape {data.shape}")
-    n = data.shape[0]
-    for name, values in colourings.items():
-        if len(values) != n:
-            raise ValueError(f"embedding_plot: colouring {name!r} has {len(values)} values for {n} points")
-    rows = np.arange(n)
-    if n > max_points:
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-    xy = embed_2d(data[rows], method, seed, perplexity)
-
-    panels = list(colourings.items()) or [("", [None] * n)]
-    ncols = min(len(panels), 3)
-    nrows = math.ceil(len(panels) / ncols)
-    fig = Figure(figsize=(7.5 * ncols, 5.0 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    size = float(np.clip(20000 / len(rows), 1.0, 20.0))
-    for ax, (name, values) in zip(axes, panels):
-        categories = np.array(_as_categories([values[i] for i in rows], "(missing)"), dtype=object)
-        if name:
-            ranked = _ranked(categories, exclude="(missing)")
-            colours = {c: _PALETTE[i] for i, c in enumerate(ranked[:MAX_OWN_COLOURS])}
-            groups = [(c, categories == c, colours[c]) for c in colours]
-            other = ~np.isin(categories, list(colours) + ["(missing)"])
-            groups += [(_OTHER, other, _OTHER_COLOUR), ("(missing)", categories == "(missing)", _MISSING_COLOUR)]
-        else:
-            groups = [("", np.ones(len(rows), dtype=bool), _PALETTE[0])]
-        for label, mask, colour in reversed(groups):  # grey groups underneath the named ones
-            if mask.any():
-                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, c=colour, label=label or None, alpha=0.7, linewidths=0)
-        ax.set_title(name)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if name:
-            handles, labels = ax.get_legend_handles_labels()
-            ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
-                      markerscale=max(1.0, 6.0 / math.sqrt(size)), frameon=False)
-    for ax in axes[len(panels) :]:
-        ax.set_axis_off()
-    fig.suptitle(f"{method.upper()} map of {len(rows)} of {n} items")
     return save_figure(fig, path)
 
 

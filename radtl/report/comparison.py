@@ -21,7 +21,6 @@ no p-value is printed that was computed from nothing.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
@@ -218,9 +217,7 @@ class _Report:
         self.statistics: list[dict] = []
 
     def table(self, frame: pd.DataFrame, name: str) -> None:
-        text = io.StringIO()
-        frame.to_csv(text, index=False)
-        write_text_atomic(self.tables / f"{name}.csv", text.getvalue())
+        write_text_atomic(self.tables / f"{name}.csv", frame.to_csv(index=False))
         self.blocks.append(table_from_frame(frame))
 
     def compare(self, samples: dict[str, list[float]], metric: str, where: dict) -> GroupComparison:

@@ -1,4 +1,8 @@
-"""The comparison report's figures: validation curves, resource-limited curves, bars with p-values.
+"""radtl's report figures: categorical colours, 2-D embedding maps, and the comparison report's curves and bars.
+
+:func:`embed_2d` / :func:`embedding_plot` map any ``(n, d)`` features (fused pseudo-labelling
+embeddings, a backbone's features) to 2-D, coloured by any labelling; the colours of categorical
+values are shared by every chart (:data:`PALETTE`, :func:`ranked_categories`).
 
 Each function draws one PNG with matplotlib's object-oriented :class:`~matplotlib.figure.Figure`
 (no pyplot state) and returns its path. Curves are the mean over a setting's runs with a
@@ -9,6 +13,7 @@ them; bars are the mean test score with one SD as the error bar and the pairwise
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,11 +21,43 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from radtl.report.document import save_figure
+from radtl.report.document import is_missing, save_figure
 
-__all__ = ["bar_chart", "format_p", "fraction_curves", "init_colour", "validation_curves"]
+__all__ = [
+    "MAX_OWN_COLOURS",
+    "PALETTE",
+    "as_categories",
+    "bar_chart",
+    "embed_2d",
+    "embedding_plot",
+    "format_p",
+    "fraction_curves",
+    "init_colour",
+    "ranked_categories",
+    "validation_curves",
+]
+
+#: tab20 without its two greys, which are kept for "other" and for missing values: at most this
+#: many values get a colour of their own in a chart or a scatter legend.
+MAX_OWN_COLOURS = 18
+PALETTE = tuple(to_hex(c) for i, c in enumerate(colormaps["tab20"].colors) if i not in (14, 15))
+OTHER_COLOUR = "#7f7f7f"
+MISSING_COLOUR = "#d9d9d9"
+OTHER = "other"
+
+
+def as_categories(values: Sequence, missing_label: str) -> list[str]:
+    """Each value as its category name: ``str(value)``, or ``missing_label`` for None / NaN / ""."""
+    return [missing_label if is_missing(v) else str(v) for v in values]
+
+
+def ranked_categories(categories: Sequence[str], exclude: str | None = None) -> list[str]:
+    """Distinct categories, most frequent first (ties by name), leaving ``exclude`` out."""
+    counts = pd.Series(list(categories), dtype=object).value_counts()
+    return sorted((c for c in counts.index if c != exclude), key=lambda c: (-counts[c], c))
 
 _KNOWN = {"random": 0, "imagenet": 1, "radiologynet": 2}
 
@@ -172,4 +209,116 @@ def bar_chart(
     ax.set_ylabel(metric)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
+    return save_figure(fig, path)
+
+
+def embed_2d(embedding: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """Map an ``(n, d)`` embedding to ``(n, 2)`` coordinates for plotting.
+
+    ``"tsne"``: :class:`sklearn.manifold.TSNE` with ``init="pca"`` and perplexity
+    ``min(perplexity, (n - 1) / 3)`` (t-SNE needs about three neighbours per unit of perplexity);
+    ``"umap"``: ``umap.UMAP`` (package umap-learn, imported only here); ``"pca"``: the first two
+    principal components, fast and deterministic. An embedding with one dimension is padded with a
+    zero column.
+
+    Args:
+        embedding: ``(n, d)`` array, n >= 3.
+        method: "tsne", "umap" or "pca".
+        seed: random state of the method, so the same seed gives the same map.
+        perplexity: t-SNE perplexity before the cap above (ignored by the other methods).
+    """
+    data = np.asarray(embedding, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"embed_2d takes an (n, d) embedding, got shape {data.shape}")
+    n = data.shape[0]
+    if n < 3:
+        raise ValueError(f"embed_2d needs at least 3 points to draw a 2-D map, got {n}")
+    if data.shape[1] < 2:
+        data = np.hstack([data, np.zeros((n, 2 - data.shape[1]))])
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(data)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        tsne = TSNE(n_components=2, init="pca", perplexity=min(perplexity, (n - 1) / 3), random_state=seed)
+        return tsne.fit_transform(data)
+    if method == "umap":
+        try:
+            import umap
+        except ImportError as error:
+            raise ImportError("embed_2d(method='umap') needs the umap-learn package: pip install umap-learn") from error
+        reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
+        return np.asarray(reducer.fit_transform(data))
+    raise ValueError(f"embed_2d: unknown method {method!r}; use 'tsne', 'umap' or 'pca'")
+
+
+def embedding_plot(
+    embedding: np.ndarray,
+    colourings: Mapping[str, Sequence],
+    path: str | os.PathLike,
+    *,
+    method: str = "tsne",
+    max_points: int = 5000,
+    seed: int = 0,
+    perplexity: float = 30.0,
+) -> Path:
+    """Write a 2-D map of the embedding, one panel per colouring (e.g. Modality, BodyPartExamined, cluster).
+
+    At most ``max_points`` rows, drawn at random with ``seed``, are mapped by :func:`embed_2d`
+    once and drawn in every panel. Colours are categorical: the 18 most frequent values of a
+    colouring get their own, the rest are "other" and missing values "(missing)", so a legend has
+    at most 20 entries.
+
+    Args:
+        embedding: ``(n, d)`` array of the items' (fused) embeddings.
+        colourings: panel title -> the value of each of the n items.
+        path: the PNG file to write.
+        method: "tsne", "umap" or "pca" (see :func:`embed_2d`).
+        max_points: the most rows mapped and drawn.
+        seed: seed of the subsample and of the method.
+        perplexity: t-SNE perplexity (see :func:`embed_2d`).
+    """
+    data = np.asarray(embedding)
+    if data.ndim != 2:
+        raise ValueError(f"embedding_plot takes an (n, d) embedding, got shape {data.shape}")
+    n = data.shape[0]
+    for name, values in colourings.items():
+        if len(values) != n:
+            raise ValueError(f"embedding_plot: colouring {name!r} has {len(values)} values for {n} points")
+    rows = np.arange(n)
+    if n > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+    xy = embed_2d(data[rows], method, seed, perplexity)
+
+    panels = list(colourings.items()) or [("", [None] * n)]
+    ncols = min(len(panels), 3)
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(7.5 * ncols, 5.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    size = float(np.clip(20000 / len(rows), 1.0, 20.0))
+    for ax, (name, values) in zip(axes, panels):
+        categories = np.array(as_categories([values[i] for i in rows], "(missing)"), dtype=object)
+        if name:
+            ranked = ranked_categories(categories, exclude="(missing)")
+            colours = {c: PALETTE[i] for i, c in enumerate(ranked[:MAX_OWN_COLOURS])}
+            groups = [(c, categories == c, colours[c]) for c in colours]
+            other = ~np.isin(categories, list(colours) + ["(missing)"])
+            groups += [(OTHER, other, OTHER_COLOUR), ("(missing)", categories == "(missing)", MISSING_COLOUR)]
+        else:
+            groups = [("", np.ones(len(rows), dtype=bool), PALETTE[0])]
+        for label, mask, colour in reversed(groups):  # grey groups underneath the named ones
+            if mask.any():
+                ax.scatter(xy[mask, 0], xy[mask, 1], s=size, c=colour, label=label or None, alpha=0.7, linewidths=0)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if name:
+            handles, labels = ax.get_legend_handles_labels()
+            ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+                      markerscale=max(1.0, 6.0 / math.sqrt(size)), frameon=False)
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    fig.suptitle(f"{method.upper()} map of {len(rows)} of {n} items")
     return save_figure(fig, path)
