@@ -26,8 +26,10 @@ radtl perturb BUNDLE --checkpoints NAME=MODEL.pt[,NAME=MODEL.pt] --out DIR [--sh
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -406,16 +408,13 @@ class RadtlCLI:
         _log_to_console()
         if bool(ratings) != bool(key):
             raise SystemExit("radtl report: --ratings and --key go together")
-        try:
+        with _exit_on_bad_input("radtl report"):
             rated = None
             if ratings:
                 from radtl.interpret.rating import read_ratings
 
                 rated = read_ratings(_split_list(ratings), key)
             markdown, page = build_report(list(results), out, ratings=rated, title=title)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"radtl report: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
         print(f"report: {markdown}\nhtml: {page}")
 
     def gradcam(self, bundle: str, checkpoint: str, out: str, split: str = "test", method: str = "gradcam",
@@ -434,7 +433,8 @@ class RadtlCLI:
         from radtl.evaluation.runs import BundleTask, write_heatmaps
 
         _log_to_console()
-        table = write_heatmaps(BundleTask(bundle, out, **bundle_settings), checkpoint, split, method, limit)
+        with _exit_on_bad_input("radtl gradcam"):
+            table = write_heatmaps(BundleTask(bundle, out, **bundle_settings), checkpoint, split, method, limit)
         print(f"heatmaps: {table}")
 
     def rating_sheet(self, sources: str, out: str, n: int = 20, seed: int = 0, raters: str = "rater_1,rater_2") -> None:
@@ -452,7 +452,8 @@ class RadtlCLI:
 
         _log_to_console()
         folders = dict(entry.split("=", 1) for entry in _split_list(sources))
-        sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
+        with _exit_on_bad_input("radtl rating-sheet"):
+            sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
         print(f"rating sheet: {sheet}")
 
     def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
@@ -476,9 +477,10 @@ class RadtlCLI:
         from radtl.evaluation.runs import BundleTask, probe_backbone
 
         _log_to_console()
-        path = probe_backbone(BundleTask(bundle, out, **bundle_settings), checkpoint, _split_list(ks, int),
-                              _split_list(scales, int), head_epochs, _split_list(lora_ranks, int), lora_epochs,
-                              lora_lr, embedding)
+        with _exit_on_bad_input("radtl probe"):
+            path = probe_backbone(BundleTask(bundle, out, **bundle_settings), checkpoint, _split_list(ks, int),
+                                  _split_list(scales, int), head_epochs, _split_list(lora_ranks, int), lora_epochs,
+                                  lora_lr, embedding)
         print(f"probe: {path}")
 
     def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",
@@ -499,9 +501,20 @@ class RadtlCLI:
 
         _log_to_console()
         models = dict(entry.split("=", 1) for entry in _split_list(checkpoints))
-        path = perturbation_robustness(BundleTask(bundle, out, **bundle_settings), models, split,
-                                       _split_list(shifts, float), _split_list(scales, float), limit)
+        with _exit_on_bad_input("radtl perturb"):
+            path = perturbation_robustness(BundleTask(bundle, out, **bundle_settings), models, split,
+                                           _split_list(shifts, float), _split_list(scales, float), limit)
         print(f"stability: {path}")
+
+
+@contextlib.contextmanager
+def _exit_on_bad_input(command: str) -> Iterator[None]:
+    """Bad input (a checkpoint of another architecture, a missing file or package) as one line and exit status 2."""
+    try:
+        yield
+    except (CheckpointError, FileNotFoundError, FileExistsError, ImportError, ValueError) as error:
+        print(f"{command}: {error}", file=sys.stderr)
+        raise SystemExit(2) from error
 
 
 def _split_list(values, kind=str) -> list:

@@ -149,3 +149,22 @@ def test_gradcam_runs_on_the_single_logit_bundles(tmp_path, bundle):
           "--method", "gradcam++", "--backbone", "resnet18", "--image_size", "32"])
     table = pd.read_csv(tmp_path / "cam" / "heatmaps.csv")
     assert len(table) == 2 and set(table["predicted"]) <= {0, 1}
+
+
+def test_probe_without_peft_stops_before_any_work_and_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else find_spec(name, *a))
+    with pytest.raises(SystemExit):
+        main(["probe", "btmr", "--out", str(tmp_path / "probe"), "--backbone", "resnet18"])
+    assert "pip install -e '.[lora]'" in capsys.readouterr().err
+    assert not (tmp_path / "probe" / "probe.json").exists()
+
+
+def test_a_checkpoint_of_another_architecture_is_one_line_and_exit_status_2(sweep, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["perturb", "btmr", "--checkpoints", f"a={_model(sweep, 'random')}", "--out", str(tmp_path / "p"),
+              "--backbone", "mobilenet_v3_small", "--image_size", "32"])
+    assert stop.value.code == 2
+    assert "radtl perturb:" in capsys.readouterr().err

@@ -17,6 +17,7 @@ and writes its tables and figures into one folder. The CLI (``radtl gradcam``, `
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import logging
 import os
@@ -195,6 +196,8 @@ def probe_backbone(
         embedding: ``tsne``, ``umap`` or ``pca``.
         batch_size: images per batch.
     """
+    if lora_ranks and importlib.util.find_spec("peft") is None:  # before any work, so none is lost
+        raise ImportError("LoRA needs the peft library: pip install -e '.[lora]', or leave LoRA out with --lora_ranks ''")
     backbone = task.backbone(checkpoint)
     train, test = task.loader("training", batch_size), task.loader("test", batch_size)
 
@@ -249,6 +252,7 @@ def perturbation_robustness(
         scales: box scale factors about its centre.
         limit: at most this many images (0: all).
     """
+    networks = {name: task.classifier(checkpoint) for name, checkpoint in checkpoints.items()}  # fail before work
     load = LoadRadiograph()
     cases = []
     for item in task.items(split)[: limit or None]:
@@ -259,8 +263,8 @@ def perturbation_robustness(
         cases.append(case)
     perturbations = box_perturbations(shifts, scales)
     frames = {}
-    for name, checkpoint in checkpoints.items():
-        frame = roi_robustness(task.classifier(checkpoint), cases, perturbations, task.image_size, device=task.device)
+    for name, network in networks.items():
+        frame = roi_robustness(network, cases, perturbations, task.image_size, device=task.device)
         frames[name] = frame.assign(model=name)
     _write_csv(pd.concat(frames.values(), ignore_index=True), task.output_dir / "robustness.csv")
     summaries = [stability_summary(frame).reset_index().assign(model=name) for name, frame in frames.items()]
