@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import radtl
@@ -64,14 +65,18 @@ def bundle_metadata(bundle: str | os.PathLike) -> dict:
     return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
 
 
-def load_bundle_config(bundle: str | os.PathLike, overrides: dict | None = None, config: str = "train.json"):
+def load_bundle_config(
+    bundle: str | os.PathLike, overrides: dict | None = None, config: str | Sequence[str] = "train.json"
+):
     """A bundle's ``configs/<config>`` as a parsed MONAI ``ConfigParser`` with ``overrides`` applied,
-    so a tool can take its parts (``network_def``, ``datalist``, ``image_transforms``...) by name."""
+    so a tool can take its parts (``network_def``, ``datalist``, ``image_transforms``...) by name.
+    Several configs (``["train.json", "inference.json"]``) merge in order, as ``monai.bundle run`` merges them."""
     from monai.bundle import ConfigParser
 
     folder = resolve_bundle(bundle)
+    names = [config] if isinstance(config, str) else list(config)
     parser = ConfigParser()
-    parser.read_config(str(folder / "configs" / config))
+    parser.read_config([str(folder / "configs" / name) for name in names])
     parser.update({"bundle_root": str(folder), **(overrides or {})})
     parser.parse()
     return parser

@@ -110,7 +110,7 @@ def _frames(mask: np.ndarray, series: CTSeries) -> np.ndarray:
 def segmentation(
     mask: np.ndarray,
     source: CTSeries | str | os.PathLike,
-    algorithm: Algorithm,
+    algorithm: Algorithm | None,
     segment: Segment = LUNG_NODULE,
     fractional: bool = False,
     series_number: int = 900,
@@ -121,7 +121,8 @@ def segmentation(
     Args:
         mask: ``(X, Y, Z)`` on the series' grid: 0/1 (BINARY) or probabilities in [0, 1] (FRACTIONAL).
         source: the series (its folder, or the :class:`CTSeries` read from it).
-        algorithm: the model, recorded as Segment Algorithm Type AUTOMATIC with its identification.
+        algorithm: the model, recorded as Segment Algorithm Type AUTOMATIC with its identification;
+            None for a person's label (MANUAL, no Algorithm Identification, PS3.3 C.8.20.2).
         segment: what the mask segments (default: lung nodule).
         fractional: write Segmentation Type FRACTIONAL with Fractional Type PROBABILITY (C.8.20.2.3).
         series_number: Series Number of the new series.
@@ -140,13 +141,16 @@ def segmentation(
         if not np.isin(frames, (0, 1)).all():
             raise SegmentationSourceError("BINARY needs a 0/1 mask; threshold probabilities first, or write FRACTIONAL")
         frames = frames.astype(np.uint8)
+    made_by = f"{algorithm.name} {algorithm.version}" if algorithm else "manual annotation"
     description = hd.seg.SegmentDescription(
         segment_number=1,
         segment_label=segment.label,
         segmented_property_category=segment.category,
         segmented_property_type=segment.property_type,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=algorithm.identification(),
+        algorithm_type=(
+            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm else hd.seg.SegmentAlgorithmTypeValues.MANUAL
+        ),
+        algorithm_identification=algorithm.identification() if algorithm else None,
         anatomic_regions=[segment.anatomic_region] if segment.anatomic_region else None,
     )
     seg = hd.seg.Segmentation(
@@ -161,12 +165,12 @@ def segmentation(
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer="radtl",
-        manufacturer_model_name=algorithm.name,
+        manufacturer_model_name=algorithm.name if algorithm else "radtl",
         software_versions=f"radtl {radtl.__version__}",
         device_serial_number="0",
-        series_description=series_description or f"{algorithm.name} {algorithm.version}"[:64],
+        series_description=(series_description or made_by)[:64],
         content_label="SEGMENTATION",
-        content_description=f"{segment.label} by {algorithm.name} {algorithm.version}"[:64],
+        content_description=f"{segment.label} by {made_by}"[:64],
         transfer_syntax_uid=ExplicitVRLittleEndian,
         # every frame kept when nothing was found: an empty SEG is a valid, explicit "no nodule"
         omit_empty_frames=bool(frames.any()),
@@ -201,7 +205,7 @@ def write_segmentation(
     path: str | os.PathLike,
     mask: np.ndarray,
     source: CTSeries | str | os.PathLike,
-    algorithm: Algorithm,
+    algorithm: Algorithm | None,
     segment: Segment = LUNG_NODULE,
     fractional: bool = False,
     **kwargs,

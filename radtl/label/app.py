@@ -1,0 +1,164 @@
+"""The radtl MONAI Label app: radtl's bundles served to 3D Slicer and OHIF.
+
+Started by ``radtl-label start_server --app apps/radtl --studies <folder or DICOMweb URL> --conf models
+luna_nodule_seg,covid19_cxr`` (see ``docs/label.md``). The ``--conf`` keys it reads:
+
+- ``models``: the bundles to serve, comma-separated (default ``luna_nodule_seg``), or ``all``.
+  A segmentation bundle gets an infer task and a train task; a classification bundle an infer task.
+- ``<bundle>``: a JSON object of that bundle's settings, e.g. ``--conf luna_nodule_seg '{"threshold": 0.4}'``;
+  its ``checkpoint`` names the weights to serve ahead of the app's fine-tuned ``model/<bundle>/model.pt``
+  and the bundle's ``models/model.pt``.
+- ``validation_every``: one labelled image in this many validates a fine-tuning run (default 5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException
+from monailabel.config import settings
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.train import TrainTask
+
+import radtl
+from radtl.bundle import available_bundles, load_bundle_config, resolve_bundle
+
+from .datastore import FolderDatastore, PacsDatastore, http_errors
+from .tasks import BundleClassification, BundleFineTune, BundleSegmentation
+
+__all__ = ["DEFAULT_MODELS", "RadtlApp", "bundle_kind"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODELS = "luna_nodule_seg"
+
+
+def bundle_kind(bundle: str | os.PathLike) -> str:
+    """``"segmentation"`` or ``"classification"``, from the parts the bundle's ``train.json`` defines.
+
+    Raises:
+        ValueError: a bundle the app cannot serve (a pretraining bundle, the bone-age regressor).
+    """
+    config = load_bundle_config(bundle).get()
+    if "inference_transforms" in config and "inferer" in config:
+        return "segmentation"
+    if "image_transforms" in config and "labels" in config:
+        return "classification"
+    raise ValueError(
+        f"bundle {Path(bundle).name!r} is neither a segmentation nor a classification bundle; "
+        f"servable: {', '.join(servable_bundles())}"
+    )
+
+
+def servable_bundles() -> list[str]:
+    """radtl's bundles that the app can serve."""
+    servable = []
+    for name in available_bundles():
+        config = load_bundle_config(name).get()
+        if ("inference_transforms" in config and "inferer" in config) or (
+            "image_transforms" in config and "labels" in config
+        ):
+            servable.append(name)
+    return servable
+
+
+class RadtlApp(MONAILabelApp):
+    """radtl's bundles as MONAI Label infer and train tasks, over a local folder or a DICOMweb PACS."""
+
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        requested = conf.get("models", DEFAULT_MODELS)
+        names = (
+            servable_bundles() if requested.strip() == "all" else [m.strip() for m in requested.split(",") if m.strip()]
+        )
+        if not names:
+            raise ValueError("--conf models names no bundle; give e.g. luna_nodule_seg,covid19_cxr or all")
+        self.model_dir = Path(app_dir) / "model"
+        self.kinds = {name: bundle_kind(resolve_bundle(name)) for name in names}
+        self.bundle_settings = {name: self._settings(conf, name) for name in names}
+        self.validation_every = int(conf.get("validation_every", 5))
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="radtl",
+            description="radtl's RadiologyNET bundles: lung-nodule segmentation and radiograph classification",
+            version=radtl.__version__,
+        )
+
+    @staticmethod
+    def _settings(conf: dict[str, str], name: str) -> dict[str, Any]:
+        if name not in conf:
+            return {}
+        try:
+            settings_ = json.loads(conf[name])
+        except json.JSONDecodeError as error:
+            raise ValueError(f"--conf {name} must be a JSON object of bundle settings: {error}") from None
+        if not isinstance(settings_, dict):  # a --conf value the user typed, not a caller's type
+            raise ValueError(  # noqa: TRY004
+                f"--conf {name} must be a JSON object of bundle settings, got {conf[name]!r}"
+            )
+        return settings_
+
+    def checkpoints(self, name: str) -> list[Path]:
+        """Where bundle ``name``'s weights may be, in order of preference."""
+        explicit = self.bundle_settings[name].get("checkpoint")
+        candidates = [Path(explicit)] if explicit else []
+        return candidates + [self.model_dir / name / "model.pt", resolve_bundle(name) / "models" / "model.pt"]
+
+    def _bundle_settings(self, name: str) -> dict[str, Any]:
+        return {k: v for k, v in self.bundle_settings[name].items() if k != "checkpoint"}
+
+    def init_datastore(self) -> Datastore:
+        segmentation = [name for name, kind in self.kinds.items() if kind == "segmentation"]
+        segments = max((len(load_bundle_config(name)["labels"]) for name in segmentation), default=1)
+        if self.studies.startswith(("http://", "https://")):
+            self.studies = self.studies.rstrip("/")
+            cache = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip() or None
+            return PacsDatastore(self.studies, settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER, cache)
+        return FolderDatastore(
+            self.studies,
+            segments=segments,
+            auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+            read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+        )
+
+    def init_infers(self) -> dict[str, InferTask]:
+        infers: dict[str, InferTask] = {}
+        for name, kind in self.kinds.items():
+            task = BundleSegmentation if kind == "segmentation" else BundleClassification
+            infers[name] = task(name, self.checkpoints(name), self._bundle_settings(name))
+            if not infers[name].is_valid():
+                logger.warning(
+                    "%s has no trained weights yet (%s); train it before inferring",
+                    name,
+                    ", ".join(map(str, self.checkpoints(name))),
+                )
+        return infers
+
+    def init_trainers(self) -> dict[str, TrainTask]:
+        return {
+            name: BundleFineTune(
+                name, self.model_dir / name, self.checkpoints(name), self._bundle_settings(name), self.validation_every
+            )
+            for name, kind in self.kinds.items()
+            if kind == "segmentation"
+        }
+
+    def infer(self, request: dict, datastore: Datastore | None = None) -> dict:
+        """MONAI Label's inference, with a missing model or image and unusable input answered as HTTP errors."""
+        model, image = request.get("model"), request.get("image")
+        if model not in self._infers:
+            raise HTTPException(
+                status_code=404, detail=f"no model {model!r}; this server serves {', '.join(self._infers)}"
+            )
+        store = datastore or self.datastore()
+        with http_errors(f"{model} on image {image!r}"):
+            if isinstance(image, str) and not os.path.exists(image) and image not in store.list_images():
+                raise HTTPException(status_code=404, detail=f"no image {image!r} in the datastore {store.name()}")
+            return super().infer(request, datastore)

@@ -1,0 +1,247 @@
+"""Where the radtl app's images and labels live: a local folder, or a PACS over DICOMweb.
+
+- :class:`FolderDatastore`: MONAI Label's local datastore (NIfTI/NRRD volumes, PNG/JPEG/DICOM
+  radiographs, labels under ``labels/final``), which refuses a label that is not on its image's grid.
+- :class:`PacsDatastore`: the studies stay in the PACS. A series is fetched by WADO-RS into the cache
+  folder when a client opens it, as its DICOM instances (radtl reads the series itself). A final label
+  submitted for it is checked against the series' grid, written as DICOM-SEG by
+  :func:`radtl.seg.dicom_seg.write_segmentation` (the writer ``radtl segment`` uses, Segment Algorithm
+  Type MANUAL) and stored back with STOW-RS by :func:`radtl.seg.pacs.send`. Labels in the PACS come
+  back for training through :func:`radtl.seg.dicom_seg.read_segmentation`.
+
+A label the app cannot take is a :class:`LabelError`; :func:`http_errors` turns it, and every other
+bad request, into an HTTP error with its message, so a client sees why and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import torch
+from fastapi import HTTPException
+from monai.transforms import LoadImage
+from monailabel.datastore.dicom import DICOMwebClientX, DICOMWebDatastore
+from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastore
+from monailabel.interfaces.datastore import DefaultLabelTag
+from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoundException, MONAILabelException
+
+from radtl.dicom.series import SeriesError, read_series_headers
+from radtl.networks.transfer import CheckpointError
+from radtl.seg.dicom_seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
+from radtl.seg.pacs import PacsError, fetch_series, send
+from radtl.transforms import LoadCTVolume
+from radtl.transforms.ct.array import LPS_TO_RAS
+
+from .tasks import LabelTaskError, write_label
+
+__all__ = ["FolderDatastore", "LabelError", "PacsDatastore", "checked_label", "http_errors", "image_grid"]
+
+logger = logging.getLogger(__name__)
+
+#: What the local datastore lists as images: MONAI Label's volume formats and radtl's radiograph formats.
+IMAGE_EXTENSIONS = ("*.nii.gz", "*.nii", "*.nrrd", "*.mha", "*.png", "*.jpg", "*.jpeg", "*.dcm")
+_AFFINE_TOLERANCE_MM = 1e-2
+
+
+class LabelError(LabelTaskError):
+    """A label that does not fit its image: another grid, values that are not segment numbers, an unreadable file."""
+
+
+@contextmanager
+def http_errors(what: str) -> Iterator[None]:
+    """Turn a request's failure into an ``HTTPException`` whose detail says what went wrong.
+
+    404: an image, label or model that is not there. 422: input radtl cannot use as given (a label of the
+    wrong shape, an image its bundle cannot read, a model without weights). 502: the PACS failed.
+    """
+    try:
+        yield
+    except HTTPException:
+        raise
+    except (ImageNotFoundException, LabelNotFoundException) as error:
+        raise HTTPException(status_code=404, detail=f"{what}: {error.msg}") from error
+    except MONAILabelException as error:
+        raise HTTPException(status_code=422, detail=f"{what}: {error.msg}") from error
+    except PacsError as error:
+        raise HTTPException(status_code=502, detail=f"{what}: {error}") from error
+    except (LabelTaskError, SeriesError, CheckpointError, FileNotFoundError) as error:
+        raise HTTPException(status_code=422, detail=f"{what}: {error}") from error
+
+
+def image_grid(image_path: str | os.PathLike) -> tuple[tuple[int, ...], np.ndarray | None]:
+    """An image's spatial shape and voxel-to-RAS affine, as radtl's loaders give them.
+
+    A folder is a DICOM series, read from its headers: ``(X, Y, Z)`` = (columns, rows, slices).
+    A file is read by MONAI (channel first); a 2D image has no affine to compare.
+    """
+    path = Path(image_path)
+    if path.is_dir():
+        series = read_series_headers(path, modality=None)
+        slices, rows, columns = series.shape
+        return (columns, rows, slices), LPS_TO_RAS @ series.affine
+    image = LoadImage(image_only=True, ensure_channel_first=True)(str(path))
+    affine = image.affine.numpy() if image.ndim == 4 else None
+    return tuple(int(s) for s in image.shape[1:]), affine
+
+
+def checked_label(label_path: str | os.PathLike, image_path: str | os.PathLike, segments: int) -> np.ndarray:
+    """The label file as an integer array on its image's grid, or a :class:`LabelError` that says why not.
+
+    Args:
+        label_path: the submitted label (NIfTI, NRRD, PNG...).
+        image_path: its image (a file, or a DICOM series folder).
+        segments: the highest segment number the label may hold (0 is background).
+    """
+    suffix = "".join(Path(label_path).suffixes)
+    if suffix.endswith(".bin"):
+        raise LabelError("a .bin label (OHIF's raw scribbles) is not supported; submit the label as NIfTI or NRRD")
+    try:
+        label = (
+            LoadCTVolume(modality=None)(label_path)
+            if Path(image_path).is_dir()
+            else LoadImage(image_only=True, ensure_channel_first=True)(str(label_path))
+        )
+    except Exception as error:  # ITK, nibabel and PIL each raise their own; the client gets the message
+        raise LabelError(f"cannot read the label {Path(label_path).name}: {error}") from error
+    shape, affine = image_grid(image_path)
+    if tuple(label.shape[1:]) != shape:
+        raise LabelError(f"the label's shape {tuple(label.shape[1:])} is not its image's grid {shape}")
+    if (
+        affine is not None
+        and label.ndim == 4
+        and not np.allclose(label.affine.numpy(), affine, atol=_AFFINE_TOLERANCE_MM)
+    ):
+        raise LabelError("the label lies elsewhere in patient space than its image (its affine differs)")
+    values = np.asarray(label[0].numpy() if isinstance(label, torch.Tensor) else label[0])
+    found = np.unique(values)
+    if not np.all(np.isin(found, np.arange(segments + 1))):
+        shown = ", ".join(f"{value:g}" for value in found[:10])
+        raise LabelError(f"label values must be segment numbers 0..{segments}; found {shown}")
+    return values.astype(np.uint8)
+
+
+class FolderDatastore(LocalDatastore):
+    """MONAI Label's local datastore over a studies folder, which refuses labels that do not fit their image.
+
+    Args:
+        studies: the folder (created when missing, as ``monailabel start_server`` does).
+        segments: the highest segment number a label may hold.
+        kwargs: :class:`monailabel.datastore.local.LocalDatastore`'s options.
+    """
+
+    def __init__(self, studies: str, segments: int = 1, **kwargs) -> None:
+        self.segments = segments
+        super().__init__(studies, extensions=kwargs.pop("extensions", IMAGE_EXTENSIONS), **kwargs)
+
+    def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any]) -> str:
+        with http_errors(f"label for image {image_id!r}"):
+            image = self.get_image_uri(image_id)
+            if not image:
+                raise ImageNotFoundException(f"no image {image_id!r} in the datastore")
+            checked_label(label_filename, image, self.segments)
+            return super().save_label(image_id, label_filename, label_tag, label_info)
+
+
+class PacsDatastore(DICOMWebDatastore):
+    """The studies of a DICOMweb PACS (Orthanc's ``/dicom-web``), final labels stored back as DICOM-SEG.
+
+    Image ids are Series Instance UIDs, as in MONAI Label's DICOMweb datastore.
+
+    Args:
+        url: the DICOMweb root, e.g. ``http://127.0.0.1:8042/dicom-web``.
+        search_filter: the QIDO-RS filter that lists the images (``{"Modality": "CT"}``).
+        cache_path: where fetched series and labels are kept (default: MONAI Label's cache).
+        segment: what a label's segment 1 is, coded in the SEG (default: lung nodule).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        search_filter: dict[str, Any] | None = None,
+        cache_path: str | None = None,
+        segment: Segment = LUNG_NODULE,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.segment = segment
+        super().__init__(
+            client=DICOMwebClientX(url=self.url),
+            search_filter=dict(search_filter or {"Modality": "CT"}),
+            cache_path=cache_path,
+            fetch_by_frame=False,
+            convert_to_nifti=False,
+        )
+
+    def _study_of(self, series_uid: str) -> str:
+        found = self._client.search_for_series(search_filters={"SeriesInstanceUID": series_uid})
+        matches = [pydicom.Dataset.from_json(item) for item in found]
+        matches = [ds for ds in matches if str(ds.get("SeriesInstanceUID", "")) == series_uid]
+        if not matches:
+            raise ImageNotFoundException(f"series {series_uid!r} is not in {self.url}")
+        return str(matches[0].StudyInstanceUID)
+
+    def _fetch(self, series_uid: str, folder: Path) -> Path:
+        if not folder.is_dir() or not any(folder.iterdir()):
+            fetch_series(self.url, self._study_of(series_uid), series_uid, folder)
+        return folder
+
+    def get_image_uri(self, image_id: str) -> str:
+        """The series' folder in the cache, fetched by WADO-RS the first time."""
+        folder = self._fetch(image_id, Path(self._datastore.image_path()) / image_id)
+        if image_id not in self._datastore.objects:  # known locally from now on, so labels can be saved for it
+            self._datastore.objects[image_id] = ImageLabelModel(image=DataModel(ext="", info={"name": image_id}))
+            self._update_datastore_file()
+        return str(folder.resolve())
+
+    def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
+        """A label as NIfTI on its series' grid; a final label in the PACS (``label_id``: the SEG's series) is
+        fetched and read back with :func:`radtl.seg.dicom_seg.read_segmentation` the first time."""
+        if label_tag != DefaultLabelTag.FINAL or not image_id:
+            return LocalDatastore.get_label_uri(self, label_id, label_tag)
+        label = Path(self._datastore.label_path(DefaultLabelTag.FINAL)) / f"{image_id}.nii.gz"
+        if not label.is_file():
+            series = Path(self.get_image_uri(image_id))
+            seg_folder = self._fetch(label_id, Path(self._datastore.label_path(label_tag)) / label_id)
+            seg_file = next(p for p in sorted(seg_folder.iterdir()) if p.is_file())
+            mask = read_segmentation(seg_file, series)
+            with tempfile.TemporaryDirectory(prefix="radtl-label-") as scratch:
+                nifti = write_label(
+                    mask,
+                    LPS_TO_RAS @ read_series_headers(series, modality=None).affine,
+                    Path(scratch) / f"{image_id}.nii.gz",
+                )
+                LocalDatastore.save_label(self, image_id, str(nifti), label_tag, {"SeriesInstanceUID": label_id})
+        return str(label)
+
+    def save_label(
+        self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any], label_id: str = ""
+    ) -> str:
+        """Keep the label; a final one is also written as DICOM-SEG and stored in the PACS (STOW-RS)."""
+        with http_errors(f"label for series {image_id!r}"):
+            series = self.get_image_uri(image_id)
+            mask = checked_label(label_filename, series, segments=1)
+            info = dict(label_info or {})
+            if label_tag == DefaultLabelTag.FINAL:
+                info.update(self._store_segmentation(mask, series))
+            return LocalDatastore.save_label(self, image_id, label_filename, label_tag, info)
+
+    def _store_segmentation(self, mask: np.ndarray, series: str) -> dict[str, str]:
+        with tempfile.TemporaryDirectory(prefix="radtl-seg-") as scratch:
+            path = write_segmentation(
+                Path(scratch) / "label.seg.dcm", mask, series, algorithm=None, segment=self.segment
+            )
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+            send([path], self.url)
+        logger.info("stored SEG %s (series %s) in %s", header.SOPInstanceUID, header.SeriesInstanceUID, self.url)
+        return {
+            "SeriesInstanceUID": str(header.SeriesInstanceUID),
+            "SOPInstanceUID": str(header.SOPInstanceUID),
+            "StudyInstanceUID": str(header.StudyInstanceUID),
+        }

@@ -1,0 +1,317 @@
+"""radtl's bundles as MONAI Label tasks: the parts come from each bundle's own configs, by name.
+
+- :class:`BundleSegmentation` runs a segmentation bundle (``luna_nodule_seg``) the way its
+  ``inference.json`` does: ``inference_transforms`` + ``network_input``, the bundle's ``inferer``,
+  sigmoid, then ``infer#mask`` (threshold, small-component removal); the mask goes back to the
+  client as a NIfTI label on the image's grid, with the image's RAS affine.
+- :class:`BundleClassification` runs a classification bundle (``covid19_cxr``, ``btmr``,
+  ``grazpedwri_osteopenia``): ``image_transforms`` + ``network_input``, the network, the bundle's
+  ``postprocessing`` (sigmoid or softmax); the answer is a label and a score per class, as JSON.
+- :class:`BundleFineTune` fine-tunes a segmentation bundle on the final labels in the datastore by
+  running the bundle's ``train.json`` with the datastore's images and labels as its datalist,
+  starting from the weights being served, and writes the new ``model.pt`` where the infer task finds it.
+
+A task serves the first checkpoint of its list that exists: the app's own fine-tuned model, then the
+bundle's ``models/model.pt``. A checkpoint replaced on disk is loaded again at the next request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.transforms import Activationsd, Compose
+from monailabel.interfaces.datastore import Datastore
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+from monailabel.interfaces.tasks.train import TrainTask
+
+from radtl.atomic import write_text_atomic
+from radtl.bundle import bundle_metadata, load_bundle_config, resolve_bundle, root_cause, run_workflow
+from radtl.networks import load_pretrained
+
+__all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "LabelTaskError", "write_label"]
+
+logger = logging.getLogger(__name__)
+
+
+class LabelTaskError(ValueError):
+    """A request a task cannot serve as given: no trained weights, an image it cannot read, too few labels."""
+
+
+def write_label(mask: np.ndarray, affine: np.ndarray | torch.Tensor, path: str | os.PathLike | None = None) -> Path:
+    """Write an ``(X, Y, Z)`` label as NIfTI with the image's voxel-to-RAS ``affine``; a temporary file by default."""
+    if path is None:
+        handle, name = tempfile.mkstemp(prefix="radtl-label-", suffix=".nii.gz")
+        os.close(handle)
+        path = name
+    affine = affine.numpy() if isinstance(affine, torch.Tensor) else np.asarray(affine)
+    image = nib.Nifti1Image(np.asarray(mask, dtype=np.uint8), affine.astype(np.float64))
+    image.set_qform(affine, code=1)  # scanner coordinates, as the image's own
+    image.set_sform(affine, code=1)
+    nib.save(image, str(path))
+    return Path(path)
+
+
+class _BundleTask:
+    """What every task shares: the bundle's parsed configs, its metadata and the checkpoint being served."""
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike,
+        checkpoints: Sequence[str | os.PathLike],
+        settings: dict,
+        configs: Sequence[str],
+    ) -> None:
+        self.root = resolve_bundle(bundle)
+        self.name = self.root.name
+        self.metadata = bundle_metadata(self.root)
+        self.settings = dict(settings)
+        self.bundle_config = load_bundle_config(self.root, self.settings, configs)
+        self.checkpoints = [Path(c) for c in checkpoints]
+        self.device = torch.device(self.bundle_config.get_parsed_content("device"))
+        self._lock = threading.Lock()
+        self._network: torch.nn.Module | None = None
+        self._loaded: tuple[Path, float] | None = None
+
+    def checkpoint(self) -> Path | None:
+        """The checkpoint served now: the first of the list that exists."""
+        return next((path for path in self.checkpoints if path.is_file()), None)
+
+    def network(self) -> tuple[torch.nn.Module, Path]:
+        """The bundle's network with the served checkpoint, loaded again when the file changed."""
+        checkpoint = self.checkpoint()
+        if checkpoint is None:
+            raise LabelTaskError(
+                f"{self.name} has no trained weights (looked for {', '.join(map(str, self.checkpoints))}); "
+                f"train the bundle or the app's {self.name} train task first"
+            )
+        with self._lock:
+            stamp = (checkpoint, checkpoint.stat().st_mtime)
+            if self._network is None or self._loaded != stamp:
+                network = self.bundle_config.get_parsed_content("network_def", lazy=False)
+                load_pretrained(network, checkpoint, strict=True)
+                self._network, self._loaded = network.to(self.device).eval(), stamp
+                logger.info("%s: serving %s", self.name, checkpoint)
+            return self._network, checkpoint
+
+    def description(self) -> str:
+        return f"{self.metadata.get('task', self.name)} (radtl bundle {self.name} {self.metadata.get('version', '')})"
+
+
+class BundleSegmentation(_BundleTask, InferTask):
+    """A segmentation bundle as a MONAI Label infer task: an image in, a NIfTI label on its grid out.
+
+    Args:
+        bundle: the bundle's folder or name (``luna_nodule_seg``).
+        checkpoints: where the weights may be, in order of preference.
+        settings: bundle settings to override (``threshold``, ``backbone``, ``init``...).
+    """
+
+    def __init__(
+        self, bundle: str | os.PathLike, checkpoints: Sequence[str | os.PathLike], settings: dict | None = None
+    ):
+        _BundleTask.__init__(self, bundle, checkpoints, settings or {}, ["train.json", "inference.json"])
+        self.labels_list = [str(label) for label in self.bundle_config["labels"]]
+        InferTask.__init__(
+            self,
+            type=InferType.SEGMENTATION,
+            labels={label: number for number, label in enumerate(self.labels_list, start=1)},
+            dimension=3,
+            description=self.description(),
+            config={"threshold": self.bundle_config["threshold"]},
+        )
+        self.preprocess = Compose(
+            self.bundle_config.get_parsed_content("inference_transforms")
+            + self.bundle_config.get_parsed_content("network_input")
+        )
+        self.inferer = self.bundle_config.get_parsed_content("inferer")
+        self.postprocess = Compose(
+            [Activationsd(keys="pred", sigmoid=True), *self.bundle_config.get_parsed_content("infer#mask")]
+        )
+
+    def is_valid(self) -> bool:
+        return self.checkpoint() is not None
+
+    def __call__(self, request: dict) -> tuple[str, dict]:
+        network, checkpoint = self.network()
+        image_path = request["image"]
+        try:
+            image = self.preprocess({"image": image_path})["image"]
+        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
+            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        with torch.no_grad():
+            logits = self.inferer(image.as_tensor()[None].to(self.device), network)[0].float().cpu()
+        pred = self.postprocess({"pred": MetaTensor(logits, affine=image.affine, meta=dict(image.meta))})["pred"]
+        mask = np.asarray(pred[0].numpy() > 0, dtype=np.uint8)
+        path = write_label(mask, image.affine)
+        return str(path), {
+            "label_names": self.labels,
+            "bundle": self.name,
+            "version": self.metadata.get("version"),
+            "checkpoint": str(checkpoint),
+            "foreground_voxels": int(mask.sum()),
+        }
+
+
+class BundleClassification(_BundleTask, InferTask):
+    """A classification bundle as a MONAI Label infer task: an image in, a label and a score per class out.
+
+    Args:
+        bundle: the bundle's folder or name (``covid19_cxr``, ``btmr``, ``grazpedwri_osteopenia``).
+        checkpoints: where the weights may be, in order of preference.
+        settings: bundle settings to override (``image_size``, ``backbone``, ``init``...).
+    """
+
+    def __init__(
+        self, bundle: str | os.PathLike, checkpoints: Sequence[str | os.PathLike], settings: dict | None = None
+    ):
+        _BundleTask.__init__(self, bundle, checkpoints, settings or {}, ["train.json"])
+        if "image_transforms" not in self.bundle_config.get() or "labels" not in self.bundle_config.get():
+            raise ValueError(f"{self.name}: not an image classification bundle (no labels / image_transforms)")
+        self.class_names = [str(label) for label in self.bundle_config["labels"]]
+        InferTask.__init__(
+            self,
+            type=InferType.CLASSIFICATION,
+            labels=self.class_names,
+            dimension=2,
+            description=self.description(),
+        )
+        self.preprocess = Compose(
+            self.bundle_config.get_parsed_content("image_transforms")
+            + self.bundle_config.get_parsed_content("network_input")
+        )
+        self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
+
+    def is_valid(self) -> bool:
+        return self.checkpoint() is not None
+
+    def _image_file(self, image_path: str) -> str:
+        """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
+        path = Path(image_path)
+        if not path.is_dir():
+            return image_path
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if len(files) != 1:
+            raise LabelTaskError(f"{self.name} classifies one image; series folder {path} holds {len(files)} files")
+        return str(files[0])
+
+    def __call__(self, request: dict) -> tuple[None, dict]:
+        network, checkpoint = self.network()
+        image_path = self._image_file(request["image"])
+        try:
+            image = self.preprocess({"image": image_path})["image"]
+        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
+            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        with torch.no_grad():
+            logits = network(image.as_tensor()[None].to(self.device))[0].float().cpu()
+        probabilities = self.postprocess({"pred": logits})["pred"].reshape(-1).tolist()
+        if len(probabilities) == 1 and len(self.class_names) == 2:  # one logit: the positive class's probability
+            probabilities = [1.0 - probabilities[0], probabilities[0]]
+        if len(probabilities) != len(self.class_names):
+            raise LabelTaskError(f"{self.name} gave {len(probabilities)} outputs for labels {self.class_names}")
+        scores = {label: round(float(p), 6) for label, p in zip(self.class_names, probabilities)}
+        return None, {
+            "prediction": max(scores, key=scores.get),
+            "scores": scores,
+            "bundle": self.name,
+            "version": self.metadata.get("version"),
+            "checkpoint": str(checkpoint),
+        }
+
+
+class BundleFineTune(TrainTask):
+    """Fine-tune a segmentation bundle on the datastore's final labels with the bundle's own ``train.json``.
+
+    Every ``validation_every``-th labelled image (at least one) validates; the rest train. The run starts
+    from the weights being served and writes ``model.pt`` (best validation Dice), ``history.json`` and
+    ``datalist.json`` to ``output_dir``, the first place the infer task looks.
+
+    Args:
+        bundle: the bundle's folder or name.
+        output_dir: where the fine-tuned model goes (``<app>/model/<bundle>``).
+        start_from: checkpoints to start from, in order of preference (the infer task's list).
+        settings: bundle settings (``max_epochs``, ``lr``, ``batch_size``...); a request's
+            ``max_epochs``, ``lr`` and ``patience`` override them per run.
+        validation_every: the share of labelled images kept for validation, one in this many.
+    """
+
+    REQUEST_SETTINGS = ("max_epochs", "lr", "patience", "batch_size")
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike,
+        output_dir: str | os.PathLike,
+        start_from: Sequence[str | os.PathLike] = (),
+        settings: dict | None = None,
+        validation_every: int = 5,
+    ) -> None:
+        self.root = resolve_bundle(bundle)
+        self.name = self.root.name
+        self.output_dir = Path(output_dir)
+        self.start_from = [Path(p) for p in start_from]
+        self.settings = dict(settings or {})
+        self.validation_every = int(validation_every)
+        super().__init__(f"Fine-tune {self.name} on the datastore's final labels with the bundle's train.json")
+
+    def config(self) -> dict:
+        return {
+            "max_epochs": self.settings.get("max_epochs", 50),
+            "lr": self.settings.get("lr", 1e-4),
+            "validation_every": self.validation_every,
+        }
+
+    def split(self, items: list[dict]) -> dict[str, list[dict]]:
+        """The datalist: every ``validation_every``-th item validates, the rest train (each part at least one)."""
+        if len(items) < 2:
+            raise LabelTaskError(
+                f"fine-tuning {self.name} needs at least 2 images with final labels (1 to validate); the datastore has "
+                f"{len(items)}"
+            )
+        ordered = sorted(items, key=lambda item: item["image"])
+        validation = ordered[:: self.validation_every]
+        training = [item for item in ordered if item not in validation]
+        return {"training": training, "validation": validation}
+
+    def __call__(self, request: dict, datastore: Datastore) -> dict:
+        items = [{"image": item["image"], "label": item["label"]} for item in datastore.datalist()]
+        datalist = self.split(items)
+        start = next((path for path in self.start_from if path.is_file()), None)
+        settings = {**self.config(), **self.settings}
+        settings.pop("validation_every", None)
+        settings.update({key: request[key] for key in self.REQUEST_SETTINGS if key in request})
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.output_dir / "datalist.json", json.dumps(datalist, indent=2))
+        overrides = {
+            **settings,
+            "bundle_root": str(self.root),
+            "output_dir": str(self.output_dir),
+            "datalist": datalist,
+            "pretrained": str(start) if start else "",
+        }
+        logger.info(
+            "%s: fine-tuning on %d image(s), validating on %d, from %s",
+            self.name,
+            len(datalist["training"]),
+            len(datalist["validation"]),
+            start or "random weights",
+        )
+        configs = self.root / "configs"
+        run_workflow([configs / "train.json"], overrides)
+        model = self.output_dir / "model.pt"
+        if not model.is_file():
+            raise RuntimeError(f"{self.name}'s training ran but wrote no {model}")
+        return {
+            "model": str(model),
+            "started_from": str(start) if start else None,
+            "training": len(datalist["training"]),
+            "validation": len(datalist["validation"]),
+        }
