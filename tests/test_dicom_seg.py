@@ -56,6 +56,7 @@ def written(tmp_path_factory, source) -> dict:
             folder / "fractional.dcm", probabilities(), source, ALGORITHM, fractional=True
         ),
         "empty": write_segmentation(folder / "empty.dcm", np.zeros(GRID, np.uint8), CASE, ALGORITHM),
+        "manual": write_segmentation(folder / "manual.dcm", asymmetric_mask(), source, algorithm=None),
     }
 
 
@@ -102,7 +103,7 @@ def test_an_empty_mask_keeps_a_frame_for_every_source_slice(written):
 
 
 @requires_tool("dciodvfy", "dicom3tools")
-@pytest.mark.parametrize("kind", ["binary", "fractional", "empty"])
+@pytest.mark.parametrize("kind", ["binary", "fractional", "empty", "manual"])
 def test_dciodvfy_finds_no_errors_in_the_seg(written, kind):
     report = subprocess.run(
         [require_tool("dciodvfy", "dicom3tools"), str(written[kind])], capture_output=True, text=True, check=False
@@ -151,6 +152,15 @@ def test_the_segment_names_the_automatic_algorithm_that_made_it(binary):
     assert segment.SegmentAlgorithmType == "AUTOMATIC"
     assert (algorithm.AlgorithmName, algorithm.AlgorithmVersion) == ("luna_nodule_seg", "0.3.1")
     assert algorithm.AlgorithmParameters == "threshold=0.5"
+
+
+def test_a_persons_label_is_a_manual_segment_without_an_algorithm(written, source):
+    seg = pydicom.dcmread(written["manual"])
+    (segment,) = seg.SegmentSequence
+    assert segment.SegmentAlgorithmType == "MANUAL"
+    assert "SegmentationAlgorithmIdentificationSequence" not in segment
+    assert seg.SeriesDescription == "manual annotation" and seg.ContentDescription == "Lung nodule by manual annotation"
+    np.testing.assert_array_equal(read_segmentation(written["manual"], source), asymmetric_mask())
 
 
 #: Attributes of the sample CT that describe its acquisition or its series, not the SEG's study or patient.

@@ -1,17 +1,20 @@
-"""System tools some tests need (dicom3tools, Orthanc), skipped with the reason when absent.
+"""System tools and optional packages some tests need (dicom3tools, Orthanc, MONAI Label), skipped with the
+reason when absent.
 
-``.ci/run`` installs every tool and sets ``RADTL_REQUIRE_TOOLS=1``: then a missing tool is a
-failure, not a skip, so CI always exercises these tests.
+``.ci/run`` installs every tool, the README's test command installs MONAI Label, and ``.ci/run`` sets
+``RADTL_REQUIRE_TOOLS=1``: then a missing tool or package is a failure, not a skip, so CI always
+exercises these tests.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 
 import pytest
 
-__all__ = ["require_tool", "requires_tool"]
+__all__ = ["require_package", "require_tool", "requires_tool"]
 
 
 def _required() -> bool:
@@ -31,3 +34,18 @@ def require_tool(executable: str, apt_package: str) -> str:
     path = shutil.which(executable)
     assert path, f"RADTL_REQUIRE_TOOLS is set but {executable} is missing (apt-get install {apt_package})"
     return path
+
+
+def require_package(module: str, install: str) -> None:
+    """Skip the calling test module when ``module`` cannot be imported; with RADTL_REQUIRE_TOOLS set, fail instead.
+
+    Call at module level, before the module's imports of ``module``.
+    """
+    if importlib.util.find_spec(module) is not None:
+        return
+    if _required():
+        raise ImportError(f"RADTL_REQUIRE_TOOLS is set but {module} is missing ({install})")
+    pytest.skip(
+        f"{module} not installed ({install}); the README's test command installs it, .ci/run sets RADTL_REQUIRE_TOOLS=1",
+        allow_module_level=True,
+    )
