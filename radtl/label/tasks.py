@@ -74,8 +74,7 @@ class _BundleTask:
         self.root = resolve_bundle(bundle)
         self.name = self.root.name
         self.metadata = bundle_metadata(self.root)
-        self.settings = dict(settings)
-        self.bundle_config = load_bundle_config(self.root, self.settings, configs)
+        self.bundle_config = load_bundle_config(self.root, dict(settings), configs)
         self.checkpoints = [Path(c) for c in checkpoints]
         self.device = torch.device(self.bundle_config.get_parsed_content("device"))
         self._lock = threading.Lock()
@@ -85,6 +84,10 @@ class _BundleTask:
     def checkpoint(self) -> Path | None:
         """The checkpoint served now: the first of the list that exists."""
         return next((path for path in self.checkpoints if path.is_file()), None)
+
+    def is_valid(self) -> bool:
+        """MONAI Label lists only valid tasks in ``/info/``: those with weights to serve."""
+        return self.checkpoint() is not None
 
     def network(self) -> tuple[torch.nn.Module, Path]:
         """The bundle's network with the served checkpoint, loaded again when the file changed."""
@@ -103,7 +106,8 @@ class _BundleTask:
                 logger.info("%s: serving %s", self.name, checkpoint)
             return self._network, checkpoint
 
-    def description(self) -> str:
+    def summary(self) -> str:
+        """The task's description for clients: the bundle's task, name and version."""
         return f"{self.metadata.get('task', self.name)} (radtl bundle {self.name} {self.metadata.get('version', '')})"
 
 
@@ -126,7 +130,7 @@ class BundleSegmentation(_BundleTask, InferTask):
             type=InferType.SEGMENTATION,
             labels={label: number for number, label in enumerate(self.labels_list, start=1)},
             dimension=3,
-            description=self.description(),
+            description=self.summary(),
             config={"threshold": self.bundle_config["threshold"]},
         )
         self.preprocess = Compose(
@@ -137,9 +141,6 @@ class BundleSegmentation(_BundleTask, InferTask):
         self.postprocess = Compose(
             [Activationsd(keys="pred", sigmoid=True), *self.bundle_config.get_parsed_content("infer#mask")]
         )
-
-    def is_valid(self) -> bool:
-        return self.checkpoint() is not None
 
     def __call__(self, request: dict) -> tuple[str, dict]:
         network, checkpoint = self.network()
@@ -183,16 +184,13 @@ class BundleClassification(_BundleTask, InferTask):
             type=InferType.CLASSIFICATION,
             labels=self.class_names,
             dimension=2,
-            description=self.description(),
+            description=self.summary(),
         )
         self.preprocess = Compose(
             self.bundle_config.get_parsed_content("image_transforms")
             + self.bundle_config.get_parsed_content("network_input")
         )
         self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
-
-    def is_valid(self) -> bool:
-        return self.checkpoint() is not None
 
     def _image_file(self, image_path: str) -> str:
         """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
