@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,8 +189,13 @@ class PacsDatastore(DICOMWebDatastore):
         return str(matches[0].StudyInstanceUID)
 
     def _fetch(self, series_uid: str, folder: Path) -> Path:
-        if not folder.is_dir() or not any(folder.iterdir()):
-            fetch_series(self.url, self._study_of(series_uid), series_uid, folder)
+        """``folder`` holding the whole series: fetched into a sibling first, so a failed fetch leaves no half."""
+        if folder.is_dir():
+            return folder
+        partial = folder.with_name(f".{folder.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        fetch_series(self.url, self._study_of(series_uid), series_uid, partial)
+        partial.rename(folder)
         return folder
 
     def get_image_uri(self, image_id: str) -> str:
