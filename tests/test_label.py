@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+import requests
 import torch
 
 from tests.label_server import INSTALL
@@ -14,9 +16,12 @@ from tests.tools import require_package
 
 require_package("monailabel", INSTALL)
 
+from fastapi import HTTPException
+
 from radtl.label.app import RadtlApp, bundle_kind, servable_bundles
-from radtl.label.datastore import LabelError, checked_label, image_grid
+from radtl.label.datastore import LabelError, PacsDatastore, checked_label, http_errors, image_grid
 from radtl.label.tasks import BundleClassification, BundleFineTune, BundleSegmentation, LabelTaskError
+from radtl.seg.pacs import PacsError
 from radtl.transforms import LoadCTVolume
 from tests.label_server import CXR, LUNA, ct_nifti
 
@@ -150,3 +155,25 @@ def test_conf_checkpoint_comes_before_the_apps_and_the_bundles_weights(tmp_path)
     first, second, third = app.checkpoints("luna_nodule_seg")
     assert str(first) == "/weights/mine.pt" and second == tmp_path / "model" / "luna_nodule_seg" / "model.pt"
     assert third.parts[-3:] == ("luna_nodule_seg", "models", "model.pt")
+
+
+def test_a_failed_fetch_leaves_no_half_series_in_the_cache(tmp_path, monkeypatch):
+    from radtl.label import datastore as module
+
+    def fetch_one_then_fail(url, study_uid, series_uid, folder):
+        folder.mkdir(parents=True)
+        (folder / "1.dcm").write_bytes(b"first instance")
+        raise PacsError(url, "WADO-RS from", 3, "connection reset")
+
+    store = PacsDatastore("http://127.0.0.1:9/dicom-web", cache_path=str(tmp_path))
+    monkeypatch.setattr(store, "_study_of", lambda series_uid: "1.2.3")
+    monkeypatch.setattr(module, "fetch_series", fetch_one_then_fail)
+    with pytest.raises(PacsError):
+        store.get_image_uri("1.2.3.4")
+    assert not list(Path(store._datastore.image_path()).glob("1.2.3.4*"))
+
+
+def test_an_unreachable_pacs_is_a_502_that_names_it():
+    with pytest.raises(HTTPException) as caught, http_errors("label for series '1.2'"):
+        raise requests.ConnectionError("Connection refused")
+    assert caught.value.status_code == 502 and "the PACS failed: Connection refused" in caught.value.detail

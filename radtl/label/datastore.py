@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+import requests
 import torch
 from fastapi import HTTPException
 from monai.transforms import LoadImage
@@ -61,7 +62,7 @@ def http_errors(what: str) -> Iterator[None]:
     """Turn a request's failure into an ``HTTPException`` whose detail says what went wrong.
 
     404: an image, label or model that is not there. 422: input radtl cannot use as given (a label of the
-    wrong shape, an image its bundle cannot read, a model without weights). 502: the PACS failed.
+    wrong shape, an image its bundle cannot read, a model without weights). 502: the PACS failed or cannot be reached.
     """
     try:
         yield
@@ -71,8 +72,8 @@ def http_errors(what: str) -> Iterator[None]:
         raise HTTPException(status_code=404, detail=f"{what}: {error.msg}") from error
     except MONAILabelException as error:
         raise HTTPException(status_code=422, detail=f"{what}: {error.msg}") from error
-    except PacsError as error:
-        raise HTTPException(status_code=502, detail=f"{what}: {error}") from error
+    except (PacsError, requests.RequestException) as error:
+        raise HTTPException(status_code=502, detail=f"{what}: the PACS failed: {error}") from error
     except (LabelTaskError, SeriesError, CheckpointError, FileNotFoundError) as error:
         raise HTTPException(status_code=422, detail=f"{what}: {error}") from error
 
