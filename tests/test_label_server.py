@@ -26,6 +26,7 @@ from radtl.dicom.series import read_series_headers
 from radtl.label.datastore import PacsDatastore
 from radtl.seg.dicom_seg import read_segmentation
 from radtl.seg.pacs import fetch_series, find_instances, send
+from radtl.transforms.ct.array import LPS_TO_RAS
 from tests.label_server import CXR, LUNA, LabelServer, ct_nifti, make_app
 from tests.orthanc import orthanc_fixture  # noqa: F401 (fixture orthanc)
 from tests.tools import require_tool, requires_tool
@@ -204,7 +205,7 @@ def stored_seg(pacs, series, tmp_path_factory):
     server, orthanc = pacs
     study_uid = str(series.datasets[0].StudyInstanceUID)
     before = segmentations(orthanc, study_uid)
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ series.affine  # LPS to RAS, as the label the client got
+    affine = LPS_TO_RAS @ series.affine  # LPS to RAS, as the label the client got
     answer = server.request(
         "PUT",
         "/datastore/label",
@@ -239,7 +240,7 @@ def test_a_label_that_does_not_fit_the_series_never_reaches_the_pacs(pacs, serie
     server, orthanc = pacs
     study_uid = str(series.datasets[0].StudyInstanceUID)
     before = segmentations(orthanc, study_uid)
-    shifted = np.diag([-1.0, -1.0, 1.0, 1.0]) @ series.affine
+    shifted = LPS_TO_RAS @ series.affine
     shifted[0, 3] += 50.0  # 50 mm to the side
     answer = server.request(
         "PUT",

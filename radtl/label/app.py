@@ -39,33 +39,33 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODELS = "luna_nodule_seg"
 
 
+def _kind(config: dict) -> str | None:
+    """What the app can serve of a parsed ``train.json``: ``"segmentation"``, ``"classification"`` or None."""
+    if "inference_transforms" in config and "inferer" in config:
+        return "segmentation"
+    if "image_transforms" in config and "labels" in config:
+        return "classification"
+    return None
+
+
+def servable_bundles() -> list[str]:
+    """radtl's bundles that the app can serve."""
+    return [name for name in available_bundles() if _kind(load_bundle_config(name).get())]
+
+
 def bundle_kind(bundle: str | os.PathLike) -> str:
     """``"segmentation"`` or ``"classification"``, from the parts the bundle's ``train.json`` defines.
 
     Raises:
         ValueError: a bundle the app cannot serve (a pretraining bundle, the bone-age regressor).
     """
-    config = load_bundle_config(bundle).get()
-    if "inference_transforms" in config and "inferer" in config:
-        return "segmentation"
-    if "image_transforms" in config and "labels" in config:
-        return "classification"
-    raise ValueError(
-        f"bundle {Path(bundle).name!r} is neither a segmentation nor a classification bundle; "
-        f"servable: {', '.join(servable_bundles())}"
-    )
-
-
-def servable_bundles() -> list[str]:
-    """radtl's bundles that the app can serve."""
-    servable = []
-    for name in available_bundles():
-        config = load_bundle_config(name).get()
-        if ("inference_transforms" in config and "inferer" in config) or (
-            "image_transforms" in config and "labels" in config
-        ):
-            servable.append(name)
-    return servable
+    kind = _kind(load_bundle_config(bundle).get())
+    if kind is None:
+        raise ValueError(
+            f"bundle {Path(bundle).name!r} is neither a segmentation nor a classification bundle; "
+            f"servable: {', '.join(servable_bundles())}"
+        )
+    return kind
 
 
 class RadtlApp(MONAILabelApp):
@@ -79,8 +79,11 @@ class RadtlApp(MONAILabelApp):
         if not names:
             raise ValueError("--conf models names no bundle; give e.g. luna_nodule_seg,covid19_cxr or all")
         self.model_dir = Path(app_dir) / "model"
-        self.kinds = {name: bundle_kind(resolve_bundle(name)) for name in names}
+        self.kinds = {name: bundle_kind(name) for name in names}
         self.bundle_settings = {name: self._settings(conf, name) for name in names}
+        self.chosen_checkpoints = {
+            name: settings_.pop("checkpoint", None) for name, settings_ in self.bundle_settings.items()
+        }
         self.validation_every = int(conf.get("validation_every", 5))
         super().__init__(
             app_dir=app_dir,
@@ -107,20 +110,17 @@ class RadtlApp(MONAILabelApp):
 
     def checkpoints(self, name: str) -> list[Path]:
         """Where bundle ``name``'s weights may be, in order of preference."""
-        explicit = self.bundle_settings[name].get("checkpoint")
-        candidates = [Path(explicit)] if explicit else []
-        return candidates + [self.model_dir / name / "model.pt", resolve_bundle(name) / "models" / "model.pt"]
-
-    def _bundle_settings(self, name: str) -> dict[str, Any]:
-        return {k: v for k, v in self.bundle_settings[name].items() if k != "checkpoint"}
+        chosen = self.chosen_checkpoints[name]
+        trained = [self.model_dir / name / "model.pt", resolve_bundle(name) / "models" / "model.pt"]
+        return [Path(chosen), *trained] if chosen else trained
 
     def init_datastore(self) -> Datastore:
-        segmentation = [name for name, kind in self.kinds.items() if kind == "segmentation"]
-        segments = max((len(load_bundle_config(name)["labels"]) for name in segmentation), default=1)
         if self.studies.startswith(("http://", "https://")):
             self.studies = self.studies.rstrip("/")
             cache = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip() or None
             return PacsDatastore(self.studies, settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER, cache)
+        segmentation = [name for name, kind in self.kinds.items() if kind == "segmentation"]
+        segments = max((len(load_bundle_config(name)["labels"]) for name in segmentation), default=1)
         return FolderDatastore(
             self.studies,
             segments=segments,
@@ -132,7 +132,7 @@ class RadtlApp(MONAILabelApp):
         infers: dict[str, InferTask] = {}
         for name, kind in self.kinds.items():
             task = BundleSegmentation if kind == "segmentation" else BundleClassification
-            infers[name] = task(name, self.checkpoints(name), self._bundle_settings(name))
+            infers[name] = task(name, self.checkpoints(name), self.bundle_settings[name])
             if not infers[name].is_valid():
                 logger.warning(
                     "%s has no trained weights yet (%s); train it before inferring",
@@ -144,7 +144,7 @@ class RadtlApp(MONAILabelApp):
     def init_trainers(self) -> dict[str, TrainTask]:
         return {
             name: BundleFineTune(
-                name, self.model_dir / name, self.checkpoints(name), self._bundle_settings(name), self.validation_every
+                name, self.model_dir / name, self.checkpoints(name), self.bundle_settings[name], self.validation_every
             )
             for name, kind in self.kinds.items()
             if kind == "segmentation"

@@ -219,11 +219,8 @@ class PacsDatastore(DICOMWebDatastore):
             seg_file = next(p for p in sorted(seg_folder.iterdir()) if p.is_file())
             mask = read_segmentation(seg_file, series)
             with tempfile.TemporaryDirectory(prefix="radtl-label-") as scratch:
-                nifti = write_label(
-                    mask,
-                    LPS_TO_RAS @ read_series_headers(series, modality=None).affine,
-                    Path(scratch) / f"{image_id}.nii.gz",
-                )
+                _, affine = image_grid(series)
+                nifti = write_label(mask, affine, Path(scratch) / f"{image_id}.nii.gz")
                 LocalDatastore.save_label(self, image_id, str(nifti), label_tag, {"SeriesInstanceUID": label_id})
         return str(label)
 

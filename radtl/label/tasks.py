@@ -36,6 +36,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 from radtl.atomic import write_text_atomic
 from radtl.bundle import bundle_metadata, load_bundle_config, resolve_bundle, root_cause, run_workflow
+from radtl.dicom.series import series_files
 from radtl.networks import load_pretrained
 
 __all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "LabelTaskError", "write_label"]
@@ -194,12 +195,13 @@ class BundleClassification(_BundleTask, InferTask):
 
     def _image_file(self, image_path: str) -> str:
         """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
-        path = Path(image_path)
-        if not path.is_dir():
+        if not Path(image_path).is_dir():
             return image_path
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = series_files(image_path)
         if len(files) != 1:
-            raise LabelTaskError(f"{self.name} classifies one image; series folder {path} holds {len(files)} files")
+            raise LabelTaskError(
+                f"{self.name} classifies one image; series folder {image_path} holds {len(files)} files"
+            )
         return str(files[0])
 
     def __call__(self, request: dict) -> tuple[None, dict]:
