@@ -14,7 +14,7 @@ radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imag
                    [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
 radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|radtl] [--strict]
                     [--in_channels 3] [--num_classes 1000] [--out_channels ...]
-radtl segment SERIES_DIR --out SEG.dcm [--bundle luna_nodule_seg] [--send URL] [--fractional]
+radtl segment SERIES_DIR --out SEG.dcm|FOLDER/ [--overwrite] [--bundle luna_nodule_seg] [--send URL] [--fractional]
               [--fetch URL --study UID --series UID] [--checkpoint PATH] [--threshold 0.5 ...]
 radtl send FILE [FILE ...] --to URL
 radtl report SWEEP_DIR [SWEEP_DIR ...] --out DIR [--ratings SHEET.csv[,SHEET.csv] --key KEY.csv]
@@ -345,34 +345,42 @@ class RadtlCLI:
         series: str | None = None,
         checkpoint: str | None = None,
         fractional: bool = False,
+        overwrite: bool = False,
         **bundle_settings,
     ) -> None:
-        """Segment a CT series with a bundle and write a DICOM Segmentation; fetch from / send to a PACS.
+        """Segment CT series with a bundle and write one DICOM Segmentation per series; fetch from / send to a PACS.
 
         Args:
-            series_dir: the folder holding one CT series (with --fetch: where the fetched series goes).
-            out: the DICOM-SEG file to write.
+            series_dir: the folder holding one CT series, or a folder of series folders (with --fetch: where
+                the fetched series goes).
+            out: the DICOM-SEG file (one series); or a folder, ending in / or existing, that gets
+                <SeriesInstanceUID>.seg.dcm per series. Several series and one file are refused.
             bundle: a segmentation bundle's folder or name.
-            send: store the SEG in a PACS: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
+            send: store the SEGs in a PACS: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
             fetch: fetch the series from a PACS first (same URL forms: C-GET or WADO-RS), with --study and --series.
             study: Study Instance UID of the series to fetch.
             series: Series Instance UID of the series to fetch.
             checkpoint: trained weights (default: the bundle's models/model.pt).
             fractional: write probabilities (FRACTIONAL) instead of the thresholded mask (BINARY).
+            overwrite: replace SEGs already at the output paths (refused otherwise).
             bundle_settings: any bundle setting, e.g. --threshold 0.4 --min_nodule_volume_mm3 30.
         """
         _log_to_console()
         try:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
-                checkpoint=checkpoint, fractional=fractional, **bundle_settings,
+                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, **bundle_settings,
             )
-        except (SeriesError, PacsError, FileNotFoundError, IsADirectoryError, ValueError) as error:
+        except (SeriesError, PacsError, FileNotFoundError, ValueError) as error:
             print(f"radtl segment: {error}", file=sys.stderr)
-            if isinstance(error, PacsError) and Path(out).is_file():
+            if isinstance(error, PacsError) and Path(out).is_dir():
+                print(f"radtl segment: the SEGs are kept in {out}; send them when the PACS is back", file=sys.stderr)
+            elif isinstance(error, PacsError) and Path(out).is_file():
                 print(f"radtl segment: the SEG is kept at {out}; send it again when the PACS is back", file=sys.stderr)
             raise SystemExit(2) from error
-        print(f"SEG: {result.seg}")
+        for seg in result.segs:
+            print(f"SEG: {seg}")
+        print(f"wrote {len(result.segs)} SEG(s)")
         if send:
             print(f"sent to {send}: {len(result.sent)} instance(s) stored")
 

@@ -3,6 +3,10 @@ false-negative Dice loss (radtl.losses)."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
+import logging
 import subprocess
 
 import highdicom as hd
@@ -14,7 +18,15 @@ from monai.losses import DiceLoss
 
 from radtl.dicom.series import read_series_headers
 from radtl.losses import FalseNegativeDiceLoss
-from radtl.seg.dicom_seg import Algorithm, SegmentationSourceError, read_segmentation, write_segmentation
+from radtl.seg.dicom_seg import (
+    Algorithm,
+    SegmentationSourceError,
+    checkpoint_parameters,
+    derivation_source,
+    read_segmentation,
+    value_problem,
+    write_segmentation,
+)
 from radtl.transforms.ct import LoadCTVolume, NoduleSpheres
 from radtl.transforms.seg import SaveDicomSeg
 from tests.conftest import SAMPLES
@@ -192,6 +204,123 @@ def test_the_source_institution_appears_nowhere_in_the_seg(binary):
     assert [element.value for element in binary.iterall() if element.keyword == "InstitutionName"] == []
 
 
+# --- sources with values that break their VR (PS3.5 6.2) --------------------------------------
+
+
+def with_header(source, **values):
+    """``source`` with every instance's header changed (a copy: the module's ``source`` stays as read)."""
+    changed = copy.deepcopy(source)
+    for ds in changed.datasets:
+        for keyword, value in values.items():
+            setattr(ds, keyword, value)
+    return changed
+
+
+def dciodvfy_errors(path) -> list[str]:
+    dciodvfy = require_tool("dciodvfy", "dicom3tools")
+    report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True, check=False)
+    return [line for line in report.stderr.splitlines() if line.startswith("Error")]
+
+
+@pytest.mark.parametrize(
+    "keyword, value",
+    [("PatientBirthDate", "BIRTHSECRET"), ("PatientBirthDate", "20230231"), ("StudyDate", "2024-01-01"),
+     ("StudyTime", "250000"), ("PatientSex", "X"), ("PatientName", "A" * 65), ("AccessionNumber", "A" * 17)],
+)
+def test_a_value_that_breaks_its_vr_is_a_problem_named_without_the_value(keyword, value, source):
+    problem = value_problem(with_header(source, **{keyword: value}).datasets[0][keyword])
+    assert problem is not None and value not in problem
+
+
+@pytest.mark.parametrize(
+    "keyword, value",
+    [("PatientBirthDate", "19600702"), ("PatientBirthDate", ""), ("StudyTime", "120000.5"), ("PatientSex", "O"),
+     ("PatientName", "Doe^Jane^^Dr"), ("ReferringPhysicianName", "")],
+)
+def test_a_value_that_keeps_its_vr_is_no_problem(keyword, value, source):
+    assert value_problem(with_header(source, **{keyword: value}).datasets[0][keyword]) is None
+
+
+@requires_tool("dciodvfy", "dicom3tools")
+def test_a_source_with_an_invalid_birth_date_is_segmented_with_the_date_left_empty(source, tmp_path, caplog):
+    invalid = with_header(source, PatientBirthDate="BIRTHSECRET")
+    caplog.clear()  # pydicom warns, with the value, when the test sets it
+    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+        path = write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), invalid, ALGORITHM)
+    seg = pydicom.dcmread(path)
+    assert "PatientBirthDate" in seg and seg.PatientBirthDate == ""  # Type 2: present, empty
+    assert "PatientBirthDate (0010,0030) is not a date YYYYMMDD" in caplog.text and "BIRTHSECRET" not in caplog.text
+    assert dciodvfy_errors(path) == []
+    assert invalid.datasets[0].PatientBirthDate == "BIRTHSECRET"  # the source is not changed
+
+
+def test_invalid_type_2_values_are_emptied_and_invalid_type_3_values_left_out(source, tmp_path):
+    invalid = with_header(
+        source, PatientSex="X", StudyTime="250000", PatientAge="sixty", Occupation="night radiographer"
+    )
+    seg = pydicom.dcmread(write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), invalid, ALGORITHM))
+    assert (seg.PatientSex, seg.StudyTime) == ("", "")
+    assert "PatientAge" not in seg and "Occupation" not in seg
+    assert seg.PatientID == source.datasets[0].PatientID  # the valid values are copied as they are
+
+
+def test_a_missing_type_2_attribute_is_written_empty(source):
+    missing = copy.deepcopy(source.datasets[0])
+    del missing.PatientBirthDate, missing.AccessionNumber
+    cleaned = derivation_source(missing)
+    assert (cleaned.PatientBirthDate, cleaned.AccessionNumber) == ("", "")
+
+
+def test_patient_comments_are_not_copied_into_the_seg(source, tmp_path):
+    commented = with_header(source, PatientComments="prefers the morning slot")
+    seg = pydicom.dcmread(write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), commented, ALGORITHM))
+    assert "PatientComments" not in seg
+
+
+# --- the checkpoint behind an automatic segmentation -----------------------------------------
+
+
+def history(folder, best_metric, key_metric="dice") -> None:
+    """A ``history.json`` as radtl.engines.TrainingHistory writes it."""
+    (folder / "history.json").write_text(json.dumps({
+        "key_metric": key_metric, "higher_is_better": True, "max_epochs": 4, "best_metric": best_metric,
+        "best_epoch": 1 if best_metric is not None else None,
+        "epochs": [{"epoch": 1, "train_loss": 0.99, f"val_{key_metric}": best_metric}], "epochs_run": 4,
+    }))
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"model": {"weight": torch.zeros(3)}}, path)
+    return path
+
+
+def test_the_checkpoint_hash_and_best_validation_score_are_algorithm_parameters(checkpoint, caplog):
+    history(checkpoint.parent, 0.8123456)
+    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+        parameters = checkpoint_parameters(checkpoint)
+    assert parameters == {
+        "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+        "best_val_dice": "0.8123",
+        "best_epoch": "1",
+    }
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("best", [0.0, None], ids=["dice-0", "never-validated"])
+def test_a_checkpoint_whose_history_shows_it_learned_nothing_is_warned_about(checkpoint, caplog, best):
+    history(checkpoint.parent, best)
+    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+        parameters = checkpoint_parameters(checkpoint)
+    assert parameters["best_val_dice"] == ("0.0000" if best == 0.0 else "none")
+    assert "learned nothing" in caplog.text and str(checkpoint) in caplog.text
+
+
+def test_a_checkpoint_without_a_history_is_recorded_with_an_unknown_score(checkpoint):
+    assert checkpoint_parameters(checkpoint)["best_validation"] == "unknown"
+
+
 # --- masks and SEGs that do not fit the source -----------------------------------------------
 
 
@@ -228,6 +357,23 @@ def test_save_dicom_seg_writes_into_a_folder_under_the_source_series_uid(tmp_pat
 def test_save_dicom_seg_without_a_source_series_is_refused(tmp_path):
     with pytest.raises(SegmentationSourceError, match="source_series"):
         SaveDicomSeg(tmp_path, ALGORITHM.name, ALGORITHM.version)(torch.zeros(1, *GRID))
+
+
+def test_save_dicom_seg_refuses_a_second_series_for_the_same_file(tmp_path):
+    saver = SaveDicomSeg(tmp_path / "one.seg.dcm", ALGORITHM.name, ALGORITHM.version)
+    saver(LoadCTVolume()(CASE) * 0)
+    with pytest.raises(SegmentationSourceError, match="already holds the SEG of .*case001.*give a folder"):
+        saver(LoadCTVolume()(LUNA / "case002") * 0)
+    assert read_segmentation(tmp_path / "one.seg.dcm", CASE).shape == GRID  # the first series' SEG is kept
+
+
+def test_save_dicom_seg_records_the_checkpoint_it_was_given(tmp_path, checkpoint):
+    saver = SaveDicomSeg(
+        tmp_path, ALGORITHM.name, ALGORITHM.version, algorithm_parameters={"threshold": "0.5"}, checkpoint=checkpoint
+    )
+    seg = pydicom.dcmread(saver(LoadCTVolume()(CASE) * 0).meta["dicom_seg"])
+    parameters = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmParameters
+    assert parameters.startswith("threshold=0.5,checkpoint_sha256=") and parameters.endswith("best_validation=unknown")
 
 
 # --- the study's false-negative Dice loss ----------------------------------------------------

@@ -8,7 +8,6 @@ docs/segmentation.md records a full default run.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from radtl.seg.pacs import find_instances, send
 from radtl.seg.segment import segment
 from tests.orthanc import fresh_orthanc_fixture, orthanc_fixture, requires_orthanc  # noqa: F401 (fixtures)
 from tests.test_bundles import REPO, monai_run
-from tests.tools import require_tool, requires_tool
+from tests.test_dicom_seg import dciodvfy_errors
+from tests.tools import requires_tool
 
 BUNDLE = "luna_nodule_seg"
 CASES = REPO / "dicom_samples" / "tasks" / "luna_nodule"
@@ -36,11 +36,6 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("luna_nodule_seg")
     log = monai_run(BUNDLE, "train", output_dir=out, max_epochs=4)
     return out, log
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    report = subprocess.run([require_tool("dciodvfy", "dicom3tools"), str(path)], capture_output=True, text=True, check=False)
-    return [line for line in report.stderr.splitlines() if line.startswith("Error")]
 
 
 def test_validation_dice_rises_while_training(trained):
@@ -138,9 +133,10 @@ def test_series_from_the_pacs_comes_back_as_a_seg_in_its_study(trained, orthanc,
     )
     stored = find_instances(orthanc.dicomweb_url, study, modality="SEG")
     assert [record.sop_instance_uid for record in stored] == list(result.sent)
-    seg = pydicom.dcmread(result.seg)
+    [seg_path] = result.segs
+    seg = pydicom.dcmread(seg_path)
     assert seg.StudyInstanceUID == study and seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series
-    assert np.array_equal(read_segmentation(result.seg, tmp_path / "fetched"), read_segmentation(result.seg, case))
+    assert np.array_equal(read_segmentation(seg_path, tmp_path / "fetched"), read_segmentation(seg_path, case))
 
 
 @requires_orthanc

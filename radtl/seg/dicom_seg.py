@@ -8,10 +8,19 @@ C.7.6.1 / C.8.20.2), so the SEG lands in the source's study, Frame of Reference 
 highdicom copies the Patient, General Study and Patient Study modules from the source, which the
 standard requires of a derived object in the same study (PS3.3 A.51.3); the source's scanner and
 institution, which highdicom would also record as contributing equipment, are removed.
+
+What is copied is first checked against the rules of its Value Representation (PS3.5 6.2) by
+:func:`derivation_source`: an archive's invalid Patient's Birth Date must not make a series
+impossible to segment, and Patient Comments (free text) is not copied at all. The Algorithm
+Identification records the checkpoint the mask came from (:func:`checkpoint_parameters`).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,9 +28,15 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+from highdicom._standard_utils import get_iod_module_map, get_module_attribute_map, get_sop_class_iod_map
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import DA, DT, TM, VALIDATORS
 
 import radtl
 from radtl.dicom.series import CTSeries, SeriesError, read_series_headers
@@ -31,8 +46,13 @@ __all__ = [
     "Algorithm",
     "Segment",
     "SegmentationSourceError",
+    "checkpoint_parameters",
+    "derivation_source",
+    "names_a_folder",
     "read_segmentation",
+    "seg_path",
     "segmentation",
+    "value_problem",
     "write_segmentation",
 ]
 
@@ -87,6 +107,170 @@ class Algorithm:
             source="radtl",
             parameters={k: str(v) for k, v in self.parameters.items()} or None,
         )
+
+
+#: The training history :class:`radtl.engines.TrainingHistory` writes beside a bundle's checkpoint.
+HISTORY_FILE = "history.json"
+
+
+def checkpoint_parameters(checkpoint: str | os.PathLike) -> dict[str, str]:
+    """The checkpoint a mask came from, as Algorithm Parameters (0066,0032) of the SEG (PS3.3 C.8.20.2).
+
+    ``checkpoint_sha256`` identifies the weights; the training history beside them (``history.json``,
+    :class:`radtl.engines.TrainingHistory`) gives ``best_val_<key metric>`` and ``best_epoch``
+    (``best_validation=unknown`` without one). A history whose best validation metric is 0 or less
+    (for a metric where higher is better), or that records none, describes a model that learned
+    nothing: its masks are empty or noise, and a warning says so before anything is written.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``checkpoint``.
+    """
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    with path.open("rb") as weights:
+        parameters = {"checkpoint_sha256": hashlib.file_digest(weights, "sha256").hexdigest()}
+    history_path = path.parent / HISTORY_FILE
+    if not history_path.is_file():
+        logger.info("%s: no %s beside it; the SEG records its hash but no validation score", path, HISTORY_FILE)
+        return {**parameters, "best_validation": "unknown"}
+    try:
+        history = json.loads(history_path.read_text())
+        key, best = str(history["key_metric"]), history["best_metric"]
+    except (ValueError, KeyError, TypeError) as error:
+        logger.warning("%s: not a training history (%s); the SEG records no validation score", history_path, error)
+        return {**parameters, "best_validation": "unreadable"}
+    parameters[f"best_val_{key}"] = "none" if best is None else f"{float(best):.4f}"
+    parameters["best_epoch"] = str(history.get("best_epoch"))
+    if best is None:
+        logger.warning("%s: its training history records no validation %s; it may have learned nothing", path, key)
+    elif history.get("higher_is_better", True) and float(best) <= 0:
+        logger.warning(
+            "%s: its best validation %s was %s (%s): the model learned nothing, its segmentations will be empty "
+            "or wrong; train it (longer) before using it", path, key, best, history_path,
+        )
+    return parameters
+
+
+#: Type 2 attributes of the Patient (PS3.3 C.7.1.1) and General Study (C.7.2.1) modules. highdicom reads
+#: them from the first source image for any derived object: present in the SEG, empty when unknown.
+TYPE_2_PATIENT_AND_STUDY = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+)
+#: Enumerated Values of Patient's Sex (0010,0040), PS3.3 C.7.1.1.
+PATIENT_SEX_VALUES = ("M", "F", "O")
+#: Attributes highdicom would copy that a SEG leaves out: Patient Comments (0010,4000), Type 3 free
+#: text about the patient, which a segmentation does not need and de-identification often misses.
+NOT_COPIED = ("PatientComments",)
+#: What a value of each VR looks like (PS3.5 Table 6.2-1), for messages that never repeat the value.
+VR_RULES = {
+    "AE": "at most 16 characters",
+    "AS": "an age nnnD, nnnW, nnnM or nnnY",
+    "CS": "at most 16 upper-case letters, digits, spaces and underscores",
+    "DA": "a date YYYYMMDD",
+    "DS": "a decimal number of at most 16 characters",
+    "DT": "a date and time YYYYMMDDHHMMSS.FFFFFF&ZZXX",
+    "IS": "an integer of at most 12 characters",
+    "LO": "at most 64 characters",
+    "PN": "a person name: at most 3 groups of at most 5 components and 64 characters each",
+    "SH": "at most 16 characters",
+    "TM": "a time HHMMSS.FFFFFF",
+    "UI": "a UID of digits and dots, at most 64 characters",
+}
+#: VRs that highdicom parses into dates and times, so that a well-formed impossible date (20230231) fails too.
+PARSED_VRS = {"DA": DA, "DT": DT, "TM": TM}
+
+
+def _person_name_is_valid(value: object) -> bool:
+    text = str(value)
+    groups = text.split("=")
+    return (
+        len(groups) <= 3
+        and all(len(group) <= 64 and group.count("^") <= 4 for group in groups)
+        and not any(character < " " and character != "\x1b" for character in text)
+    )
+
+
+def value_problem(element: DataElement) -> str | None:
+    """Why ``element``'s value breaks the rules of its VR (PS3.5 6.2), or None when it keeps them.
+
+    Dates and times must also be real ones, as highdicom parses them; Patient's Sex must be one of
+    its Enumerated Values. The answer never holds the value: a patient's or study's attribute may
+    identify the patient (PS3.15 E.1).
+    """
+    if element.VR == "SQ" or element.is_empty:
+        return None
+    vr = element.VR
+    standard_vr = dictionary_VR(element.tag) if dictionary_has_tag(element.tag) else vr
+    if vr != standard_vr and " or " not in standard_vr:
+        return f"stored as VR {vr}, not its VR {standard_vr} (PS3.6)"
+    rule = f"not {VR_RULES.get(vr, 'valid')} (VR {vr}, PS3.5 6.2)"
+    for value in element.value if element.VM > 1 else [element.value]:
+        if value is None or value == "":
+            continue
+        if vr in PARSED_VRS:
+            try:
+                PARSED_VRS[vr](value)
+            except (ValueError, TypeError):
+                return rule
+        if vr == "PN":
+            if not _person_name_is_valid(value):
+                return rule
+        elif vr in VALIDATORS and not VALIDATORS[vr](vr, value)[0]:
+            return rule
+    if element.keyword == "PatientSex" and str(element.value) not in PATIENT_SEX_VALUES:
+        return f"not one of the Enumerated Values {', '.join(PATIENT_SEX_VALUES)} (PS3.3 C.7.1.1)"
+    return None
+
+
+@functools.cache
+def _copied_keywords(sop_class_uid: str) -> tuple[str, ...]:
+    """What highdicom copies from a source of this SOP Class into a derived object: the root attributes of
+    its IOD's Patient and Study modules (Patient, Clinical Trial Subject, General Study, Patient Study,
+    Clinical Trial Study), read from highdicom's own tables of the standard."""
+    iod = get_sop_class_iod_map().get(sop_class_uid)
+    modules = [module["key"] for module in get_iod_module_map().get(iod, []) if module["ie"] in ("Patient", "Study")]
+    attributes = get_module_attribute_map()
+    copied = (item["keyword"] for module in modules for item in attributes.get(module, []) if not item["path"])
+    return tuple(dict.fromkeys([*TYPE_2_PATIENT_AND_STUDY, *copied]))
+
+
+def derivation_source(dataset: Dataset) -> Dataset:
+    """A copy of a source instance from which highdicom can copy the patient and the study into the SEG.
+
+    highdicom copies the root attributes of the source's Patient and Study modules and parses its
+    Patient's Birth Date, Study Date and Study Time; one value that breaks its VR's rules (PS3.5 6.2),
+    say a Patient's Birth Date of ``BIRTHSECRET``, would stop the SEG from being written. In the copy
+    such a value is emptied when its attribute is Type 2 and removed otherwise, with a warning that
+    names the attribute and the rule but never the value, which may identify the patient. A Type 2
+    attribute the source lacks is added empty, and Patient Comments is removed (:data:`NOT_COPIED`).
+    The source itself is left as it is.
+    """
+    cleaned = copy.deepcopy(dataset)
+    for keyword in NOT_COPIED:
+        if keyword in cleaned:
+            del cleaned[keyword]
+    for keyword in _copied_keywords(str(dataset.SOPClassUID)):
+        if keyword not in cleaned:
+            continue
+        try:
+            problem = value_problem(cleaned[keyword])
+        except (ValueError, TypeError, OverflowError):  # pydicom could not turn the stored bytes into a value
+            problem = "not readable as its VR (PS3.5 6.2)"
+        if problem is None:
+            continue
+        del cleaned[keyword]
+        if keyword in TYPE_2_PATIENT_AND_STUDY:
+            setattr(cleaned, keyword, "")
+            outcome = "written empty in the SEG (Type 2)"
+        else:
+            outcome = "left out of the SEG"
+        logger.warning("source %s %s is %s: %s", keyword, Tag(tag_for_keyword(keyword)), problem, outcome)
+    for keyword in TYPE_2_PATIENT_AND_STUDY:
+        if keyword not in cleaned:
+            setattr(cleaned, keyword, "")
+    return cleaned
 
 
 def _source_series(source: CTSeries | str | os.PathLike) -> CTSeries:
@@ -154,7 +338,8 @@ def segmentation(
         anatomic_regions=[segment.anatomic_region] if segment.anatomic_region else None,
     )
     seg = hd.seg.Segmentation(
-        source_images=list(series.datasets),
+        # highdicom copies the patient and the study from the first source image only
+        source_images=[derivation_source(series.datasets[0]), *series.datasets[1:]],
         pixel_array=frames,
         segmentation_type=(
             hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
@@ -199,6 +384,28 @@ def _drop_source_equipment(seg: hd.seg.Segmentation) -> None:
         seg.ContributingEquipmentSequence = kept
     elif "ContributingEquipmentSequence" in seg:
         del seg.ContributingEquipmentSequence
+
+
+def names_a_folder(output: str | os.PathLike) -> bool:
+    """Whether an output names a folder of SEGs, not one SEG file: it ends in ``/`` or is an existing folder."""
+    text = os.fspath(output)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def seg_path(output: str | os.PathLike, series_instance_uid: str) -> Path:
+    """Where the SEG of a series goes: ``output`` itself, or ``output/<SeriesInstanceUID>.seg.dcm`` when
+    ``output`` names a folder (:func:`names_a_folder`).
+
+    Raises:
+        SegmentationSourceError: a Series Instance UID that is not a plain file name (it comes from the
+            source's files, and the SEG must land inside ``output``).
+    """
+    if not names_a_folder(output):
+        return Path(output)
+    name = str(series_instance_uid)
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise SegmentationSourceError(f"Series Instance UID {name!r} cannot name a file in {output}")
+    return Path(output) / f"{name}.seg.dcm"
 
 
 def write_segmentation(
