@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import subprocess
+import warnings
 
 import highdicom as hd
 import numpy as np
@@ -276,6 +277,15 @@ def test_patient_comments_are_not_copied_into_the_seg(source, tmp_path):
     seg = pydicom.dcmread(write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), commented, ALGORITHM))
     assert "PatientComments" not in seg
 
+
+
+def test_a_one_component_patient_name_is_kept_and_never_quoted_in_a_warning(source, tmp_path):
+    named = with_header(source, PatientName="Smith")  # valid (PS3.5 6.2.1.2); highdicom would warn with the name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seg = pydicom.dcmread(write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), named, ALGORITHM))
+    assert seg.PatientName == "Smith"
+    assert not [w for w in caught if "Smith" in str(w.message)]
 
 # --- the checkpoint behind an automatic segmentation -----------------------------------------
 

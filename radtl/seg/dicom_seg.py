@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -337,29 +338,33 @@ def segmentation(
         algorithm_identification=algorithm.identification() if algorithm else None,
         anatomic_regions=[segment.anatomic_region] if segment.anatomic_region else None,
     )
-    seg = hd.seg.Segmentation(
-        # highdicom copies the patient and the study from the first source image only
-        source_images=[derivation_source(series.datasets[0]), *series.datasets[1:]],
-        pixel_array=frames,
-        segmentation_type=(
-            hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
-        ),
-        segment_descriptions=[description],
-        series_instance_uid=hd.UID(),
-        series_number=series_number,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer="radtl",
-        manufacturer_model_name=algorithm.name if algorithm else "radtl",
-        software_versions=f"radtl {radtl.__version__}",
-        device_serial_number="0",
-        series_description=(series_description or made_by)[:64],
-        content_label="SEGMENTATION",
-        content_description=f"{segment.label} by {made_by}"[:64],
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-        # every frame kept when nothing was found: an empty SEG is a valid, explicit "no nodule"
-        omit_empty_frames=bool(frames.any()),
-    )
+    with warnings.catch_warnings():
+        # highdicom quotes a one-component Patient's Name in a warning; such a name is valid (PS3.5 6.2.1.2)
+        # and a log line must never carry it
+        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)
+        seg = hd.seg.Segmentation(
+            # highdicom copies the patient and the study from the first source image only
+            source_images=[derivation_source(series.datasets[0]), *series.datasets[1:]],
+            pixel_array=frames,
+            segmentation_type=(
+                hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
+            ),
+            segment_descriptions=[description],
+            series_instance_uid=hd.UID(),
+            series_number=series_number,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="radtl",
+            manufacturer_model_name=algorithm.name if algorithm else "radtl",
+            software_versions=f"radtl {radtl.__version__}",
+            device_serial_number="0",
+            series_description=(series_description or made_by)[:64],
+            content_label="SEGMENTATION",
+            content_description=f"{segment.label} by {made_by}"[:64],
+            transfer_syntax_uid=ExplicitVRLittleEndian,
+            # every frame kept when nothing was found: an empty SEG is a valid, explicit "no nodule"
+            omit_empty_frames=bool(frames.any()),
+        )
     _drop_source_equipment(seg)
     return seg
 
