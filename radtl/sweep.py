@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radtl.atomic import write_text_atomic
-from radtl.bundle import resolve_bundle, root_cause, run_workflow
+from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow
 from radtl.data.inputs import INITS
 from radtl.engines.energy import RunMeter
 from radtl.engines.handlers import write_json
@@ -251,13 +251,20 @@ def sweep(
         seed: the first repeat's seed.
         energy_country: ISO 3166-1 alpha-3 code of the grid for ``emissions_kg`` (with codecarbon installed).
         overrides: further bundle settings for every run (``max_epochs=10``, ``dataset_dir=...``).
+
+    Raises:
+        radtl.bundle.SettingError: a setting (of ``overrides`` or of the grid) that is not one of
+            :data:`radtl.bundle.SETTINGS`, or not of its type and bounds; nothing has run.
     """
+    overrides = checked_settings(overrides, "radtl sweep")
     bundle = resolve_bundle(bundle)
     config = _read_config(bundle)
     backbones = _split(backbones) if backbones else list(config.get("study_backbones", [config["backbone"]]))
     specs = plan_runs(
         backbones, parse_inits(init), _split(lrs, float), int(repeats), _split(train_fraction, float), int(seed)
     )
+    for spec in specs:
+        checked_settings(spec.overrides(), "radtl sweep")
     out = Path(output_dir or Path("sweeps") / bundle.name).resolve()
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
