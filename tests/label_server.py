@@ -66,6 +66,8 @@ class LabelServer:
         conf: ``--conf`` key/value pairs.
         workdir: the server's working directory (its log goes there too).
         env: extra environment (MONAI Label's settings).
+        token: the bearer token the server requires (given as ``RADTL_LABEL_TOKEN``), sent with every request.
+        args: further ``radtl-label start_server`` arguments (``--max_upload_mb 4``).
     """
 
     def __init__(
@@ -76,9 +78,17 @@ class LabelServer:
         workdir: Path,
         env: dict[str, str] | None = None,
         startup_timeout_s: float = 180.0,
+        token: str | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.app, self.studies, self.conf, self.workdir = app, str(studies), conf, workdir
         self.env = {**os.environ, **(env or {})}
+        self.env.pop("RADTL_LABEL_TOKEN", None)
+        self.env.pop("RADTL_LABEL_TOKEN_FILE", None)
+        if token:
+            self.env["RADTL_LABEL_TOKEN"] = token
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.args = list(args or [])
         self.startup_timeout_s = startup_timeout_s
         self.port = free_port()
         self.log_path = workdir / f"monailabel-{self.port}.log"
@@ -100,6 +110,7 @@ class LabelServer:
             "127.0.0.1",
             "--port",
             str(self.port),
+            *self.args,
         ]
         for key, value in self.conf.items():
             command += ["--conf", key, value]
@@ -112,7 +123,7 @@ class LabelServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with status {self.process.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(f"{self.url}/info/", timeout=60).status_code == 200:
+                if requests.get(f"{self.url}/info/", headers=self.headers, timeout=60).status_code == 200:
                     return self
             except requests.ConnectionError:
                 pass
@@ -140,4 +151,13 @@ class LabelServer:
         self.stop()
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """A request with the server's token (unless ``headers`` are given)."""
+        kwargs.setdefault("headers", self.headers)
         return requests.request(method, f"{self.url}{path}", timeout=300, **kwargs)
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory (``VmRSS`` of ``/proc/<pid>/status``)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"no VmRSS for process {self.process.pid}")

@@ -9,6 +9,11 @@ luna_nodule_seg,covid19_cxr`` (see ``docs/label.md``). The ``--conf`` keys it re
   its ``checkpoint`` names the weights to serve ahead of the app's fine-tuned ``model/<bundle>/model.pt``
   and the bundle's ``models/model.pt``.
 - ``validation_every``: one labelled image in this many validates a fine-tuning run (default 5).
+- ``allow_overwrite``: ``true`` lets an upload replace an image already in the studies folder (default false).
+- ``allow_delete``: ``true`` lets a client delete images and labels (default false).
+
+Every bundle setting is parsed to its type by :func:`radtl.bundle.checked_settings`: nothing given here reaches
+MONAI's config parser as text it would evaluate.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.train import TrainTask
 
 import radtl
-from radtl.bundle import available_bundles, load_bundle_config, resolve_bundle
+from radtl.bundle import (
+    Setting,
+    available_bundles,
+    checked_settings,
+    load_bundle_config,
+    parse_bool,
+    resolve_bundle,
+)
 
 from .datastore import FolderDatastore, PacsDatastore, http_errors
 from .tasks import BundleClassification, BundleFineTune, BundleSegmentation
@@ -84,7 +96,9 @@ class RadtlApp(MONAILabelApp):
         self.chosen_checkpoints = {
             name: settings_.pop("checkpoint", None) for name, settings_ in self.bundle_settings.items()
         }
-        self.validation_every = int(conf.get("validation_every", 5))
+        self.validation_every = Setting(int, 1, 1000).parse("--conf validation_every", conf.get("validation_every", 5))
+        self.allow_overwrite = parse_bool("--conf allow_overwrite", conf.get("allow_overwrite", False))
+        self.allow_delete = parse_bool("--conf allow_delete", conf.get("allow_delete", False))
         super().__init__(
             app_dir=app_dir,
             studies=studies,
@@ -106,7 +120,7 @@ class RadtlApp(MONAILabelApp):
             raise ValueError(  # noqa: TRY004
                 f"--conf {name} must be a JSON object of bundle settings, got {conf[name]!r}"
             )
-        return settings_
+        return checked_settings(settings_, f"--conf {name}")
 
     def checkpoints(self, name: str) -> list[Path]:
         """Where bundle ``name``'s weights may be, in order of preference."""
@@ -118,7 +132,9 @@ class RadtlApp(MONAILabelApp):
         if self.studies.startswith(("http://", "https://")):
             self.studies = self.studies.rstrip("/")
             cache = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip() or None
-            return PacsDatastore(self.studies, settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER, cache)
+            return PacsDatastore(
+                self.studies, settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER, cache, allow_delete=self.allow_delete
+            )
         segmentation = [name for name, kind in self.kinds.items() if kind == "segmentation"]
         segments = max((len(load_bundle_config(name)["labels"]) for name in segmentation), default=1)
         return FolderDatastore(
@@ -126,6 +142,8 @@ class RadtlApp(MONAILabelApp):
             segments=segments,
             auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
             read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+            allow_overwrite=self.allow_overwrite,
+            allow_delete=self.allow_delete,
         )
 
     def init_infers(self) -> dict[str, InferTask]:
@@ -151,7 +169,11 @@ class RadtlApp(MONAILabelApp):
         }
 
     def infer(self, request: dict, datastore: Datastore | None = None) -> dict:
-        """MONAI Label's inference, with a missing model or image and unusable input answered as HTTP errors."""
+        """MONAI Label's inference, with a missing model or image and unusable input answered as HTTP errors.
+
+        The image is an id of the datastore: MONAI Label would also take a path on the server (any file the
+        server can read), which radtl refuses.
+        """
         model, image = request.get("model"), request.get("image")
         if model not in self._infers:
             raise HTTPException(
@@ -159,6 +181,12 @@ class RadtlApp(MONAILabelApp):
             )
         store = datastore or self.datastore()
         with http_errors(f"{model} on image {image!r}"):
-            if isinstance(image, str) and not os.path.exists(image) and image not in store.list_images():
+            if not isinstance(image, str) or image not in store.list_images():
                 raise HTTPException(status_code=404, detail=f"no image {image!r} in the datastore {store.name()}")
             return super().infer(request, datastore)
+
+    def train(self, request: dict) -> dict:
+        """MONAI Label's training, with the request's bundle settings parsed to their types first (422 otherwise)."""
+        with http_errors(f"train request for {request.get('model')!r}"):
+            BundleFineTune.request_settings(request)
+        return super().train(request)

@@ -35,7 +35,15 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.interfaces.tasks.train import TrainTask
 
 from radtl.atomic import write_text_atomic
-from radtl.bundle import bundle_metadata, load_bundle_config, resolve_bundle, root_cause, run_workflow
+from radtl.bundle import (
+    bundle_metadata,
+    check_inert,
+    checked_settings,
+    load_bundle_config,
+    resolve_bundle,
+    root_cause,
+    run_workflow,
+)
 from radtl.dicom.series import series_files
 from radtl.networks import load_pretrained
 
@@ -240,11 +248,24 @@ class BundleFineTune(TrainTask):
         output_dir: where the fine-tuned model goes (``<app>/model/<bundle>``).
         start_from: checkpoints to start from, in order of preference (the infer task's list).
         settings: bundle settings (``max_epochs``, ``lr``, ``batch_size``...); a request's
-            ``max_epochs``, ``lr`` and ``patience`` override them per run.
+            ``max_epochs``, ``lr``, ``patience`` and ``batch_size`` override them per run, each parsed
+            to its type by :func:`request_settings` (a value of another type is refused, never evaluated).
         validation_every: the share of labelled images kept for validation, one in this many.
     """
 
     REQUEST_SETTINGS = ("max_epochs", "lr", "patience", "batch_size")
+
+    @classmethod
+    def request_settings(cls, request: dict) -> dict:
+        """The bundle settings a train request gives (:attr:`REQUEST_SETTINGS`), parsed to their types.
+
+        MONAI Label's own keys in the request (``model``, ``device``, ``name``...) are not bundle settings and stay out.
+
+        Raises:
+            radtl.bundle.SettingError: a setting of another type or out of its bounds, named.
+        """
+        given = {key: request[key] for key in cls.REQUEST_SETTINGS if key in request}
+        return checked_settings(given, "a train request", cls.REQUEST_SETTINGS)
 
     def __init__(
         self,
@@ -282,12 +303,14 @@ class BundleFineTune(TrainTask):
         return {"training": training, "validation": validation}
 
     def __call__(self, request: dict, datastore: Datastore) -> dict:
+        requested = self.request_settings(request)
         items = [{"image": item["image"], "label": item["label"]} for item in datastore.datalist()]
         datalist = self.split(items)
+        check_inert(datalist, "datalist")
         start = next((path for path in self.start_from if path.is_file()), None)
         settings = {**self.config(), **self.settings}
         settings.pop("validation_every", None)
-        settings.update({key: request[key] for key in self.REQUEST_SETTINGS if key in request})
+        settings.update(requested)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.output_dir / "datalist.json", json.dumps(datalist, indent=2))
         overrides = {
