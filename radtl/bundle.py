@@ -239,6 +239,9 @@ SETTINGS: dict[str, Setting] = {
     "cache_rate": Setting(float, 0.0, 1.0),
     "num_workers": Setting(int, 0, 256),
     "eval_split": Setting(str, choices=("training", "validation", "test")),
+    # regression (bone_age)
+    "label_mean": Setting(float, -1e6, 1e6),
+    "label_std": Setting(float, 1e-6, 1e6),
     # segmentation
     "patches_per_volume": Setting(int, 1, 4096),
     "positive_patches": Setting(int, 0, 4096),

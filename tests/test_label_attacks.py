@@ -190,6 +190,17 @@ def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(guarded):
     connection.close()
 
 
+def test_a_body_that_does_not_declare_its_length_is_refused(guarded):
+    connection = http.client.HTTPConnection("127.0.0.1", guarded.port, timeout=30)
+    connection.putrequest("PUT", "/datastore/image?image=big")
+    connection.putheader("Authorization", f"Bearer {TOKEN}")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 411 and b"Content-Length" in answer.read()
+    connection.close()
+
+
 # 4. Authentication: a server with a token answers nothing without it; one beyond loopback needs one.
 
 
