@@ -47,7 +47,6 @@ from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoun
 from PIL import Image
 
 from radtl.bundle import SettingError
-
 from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.networks.transfer import CheckpointError
 from radtl.seg.dicom_seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
@@ -63,10 +62,14 @@ __all__ = [
     "FolderDatastore",
     "LabelError",
     "PacsDatastore",
+    "check_upload_size",
     "checked_label",
     "declared_grid",
     "http_errors",
     "image_grid",
+    "inside",
+    "safe_name",
+    "series_uid",
 ]
 
 logger = logging.getLogger(__name__)
