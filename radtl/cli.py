@@ -329,9 +329,11 @@ class RadtlCLI:
             bundle_settings: any bundle setting for every run, e.g. --max_epochs 10 --dataset_dir /data/btmr.
         """
         _log_to_console()
-        out = run_sweep(
-            bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country, **bundle_settings
-        )
+        with _exit_on_bad_input("radtl sweep"):  # a setting refused by radtl.bundle.checked_settings, before any run
+            out = run_sweep(
+                bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country,
+                **bundle_settings,
+            )
         print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
 
     def segment(

@@ -101,3 +101,16 @@ def test_a_segmentation_sweep_scores_the_validation_series_the_study_held_out(tm
     (result,) = _rows(out / "results.csv")
     assert result["status"] == "ok", result["reason"]
     assert result["eval_split"] == "validation" and {"val_dice", "test_dice", "test_iou"} <= set(result)
+
+
+@pytest.mark.parametrize(
+    ("argument", "named"),
+    [(["--max_epochs", "$print(1)"], "max_epochs: expected an integer"), (["--lr_typo", "1e-3"], "lr_typo: not a setting")],
+)
+def test_a_setting_the_sweep_cannot_take_is_one_line_and_exit_2_before_any_run(tmp_path, capsys, argument, named):
+    with pytest.raises(SystemExit) as stopped:
+        main(["sweep", "btmr", "--lrs", "1e-3", "--output_dir", str(tmp_path / "sweep"), *argument])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("radtl sweep: ") and named in error and "\n" not in error
+    assert not (tmp_path / "sweep").exists()
