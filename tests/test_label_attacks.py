@@ -7,6 +7,7 @@ One module-scoped server with a bearer token and a 4 MiB upload limit takes ever
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import http.client
 import json
@@ -26,6 +27,7 @@ require_package("monailabel", INSTALL)
 
 from radtl.bundle import SettingError, checked_settings, run_workflow
 from radtl.label.app import RadtlApp
+from radtl.label.guard import RequestGuard
 from radtl.label.tasks import BundleFineTune
 from radtl.sweep import sweep
 from tests.label_server import LUNA, LabelServer, _command, ct_nifti, make_app
@@ -387,3 +389,23 @@ def test_a_label_in_a_format_without_a_readable_header_is_refused(tmp_path):
     (tmp_path / "label.mha").write_bytes(b"ObjectType = Image\nDimSize = 1024 1024 1024\n")
     with pytest.raises(LabelError, match="radtl takes labels as .nii.gz, .nii, .nrrd, .png, .jpg, .jpeg"):
         checked_label(tmp_path / "label.mha", image, segments=1)
+
+
+def test_a_websocket_without_the_token_is_closed_before_the_app_sees_it():
+    seen, sent = [], []
+
+    async def app(scope, receive, send):
+        seen.append(scope["type"])
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    guard = RequestGuard(app, TOKEN, max_body_bytes=1024)
+    scope = {"type": "websocket", "path": "/", "headers": [(b"authorization", b"Bearer wrong-token-0123456789")]}
+    asyncio.run(guard(scope, receive, send))
+    assert seen == [] and sent == [{"type": "websocket.close", "code": 1008}]
+    asyncio.run(guard(dict(scope, headers=[(b"authorization", f"Bearer {TOKEN}".encode())]), receive, send))
+    assert seen == ["websocket"]

@@ -133,10 +133,17 @@ class RequestGuard:
         return self._expected is None or hmac.compare_digest(headers.get(b"authorization", b""), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan (the app's start-up) and websockets
+        if scope["type"] == "lifespan":  # the app's start-up and shut-down, no client
             await self.app(scope, receive, send)
             return
         headers = {key.lower(): value for key, value in scope["headers"]}
+        if scope["type"] == "websocket":
+            if self._authorized(headers):
+                await self.app(scope, receive, send)
+            else:  # refused before the handshake completes (ASGI: close in answer to websocket.connect)
+                await receive()
+                await send({"type": "websocket.close", "code": 1008})
+            return
         preflight = scope["method"] == "OPTIONS" and b"access-control-request-method" in headers
         if not preflight and not self._authorized(headers):
             await _answer(send, 401, "this server needs a bearer token: Authorization: Bearer <token>",
