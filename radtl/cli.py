@@ -1,7 +1,9 @@
 """The ``radtl`` command line: a thin ``fire`` layer over the library.
 
 radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
+              [--max_pixel_bytes 1073741824]
 radtl index SRC DB [--workers N] [--scheduler tcp://host:port] [--include_private] [--exclude_phi] [--retry_errors]
+            [--max_pixel_bytes 1073741824]
 radtl query DB "SQL" [--out FILE.parquet|FILE.csv]
 radtl profile DB [--out profile.csv] [--min_fill_rate 0.35] [--max_levels 50]
 radtl impute-body-part DB [--rules FILE.yaml]
@@ -39,6 +41,7 @@ from radtl.data.packed import PackError, write_pack
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_tree
 from radtl.dicom.index import IndexStoreError, body_part_report, build_index, profile_columns, write_query
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES
 from radtl.dicom.series import SeriesError
 from radtl.networks import CheckpointError, available, create, load_pretrained
 from radtl.pseudolabel import tag_features_from_index
@@ -67,8 +70,13 @@ class RadtlCLI:
         min_aspect: float = 0.1,
         retry_errors: bool = False,
         progress: bool | None = None,
+        max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
     ) -> None:
         """Convert DICOM files under SRC to 8-bit PNGs in OUT, with OUT/manifest.csv.
+
+        OUT/settings.json records the options that shape the images; a re-run on OUT with other
+        ones stops with exit status 2 naming the difference (workers, scheduler, retry_errors,
+        compress_level and max_pixel_bytes may change).
 
         Args:
             src: a DICOM file, or a folder searched recursively.
@@ -84,17 +92,21 @@ class RadtlCLI:
             min_aspect: shape policy: drop frames whose short/long side ratio is <= this.
             retry_errors: try again the files that ended in error on an earlier run.
             progress: show a progress bar (default: on a terminal).
+            max_pixel_bytes: per-file budget: decoded pixel bytes declared by the header, and the
+                size a deflated file may inflate to (default 1 GiB); a file beyond is an error row.
         """
-        settings = ExportSettings(
-            size=size,
-            conversion=ConversionOptions(formula=formula, voi_preference=voi, color=color),
-            compress_level=compress_level,
-            min_value_fraction=min_value_fraction,
-            min_aspect=min_aspect,
-        )
-        summary = convert_tree(
-            src, out, settings, workers=workers, scheduler=scheduler, retry_errors=retry_errors, progress=progress
-        )
+        with _exit_on_bad_input("radtl convert"):
+            settings = ExportSettings(
+                size=size,
+                conversion=ConversionOptions(formula=formula, voi_preference=voi, color=color,
+                                             max_pixel_bytes=int(max_pixel_bytes)),
+                compress_level=compress_level,
+                min_value_fraction=min_value_fraction,
+                min_aspect=min_aspect,
+            )
+            summary = convert_tree(
+                src, out, settings, workers=workers, scheduler=scheduler, retry_errors=retry_errors, progress=progress
+            )
         print(summary)
         print(f"manifest: {out}/manifest.csv")
 
@@ -109,6 +121,7 @@ class RadtlCLI:
         retry_errors: bool = False,
         chunk_size: int = 1000,
         progress: bool | None = None,
+        max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
     ) -> None:
         """Index the headers of every DICOM file under SRC into the Parquet dataset DB (re-running updates it).
 
@@ -122,11 +135,12 @@ class RadtlCLI:
             retry_errors: read again the files that ended in error on an earlier run.
             chunk_size: files per task and per Parquet part.
             progress: show a progress bar (default: on a terminal).
+            max_pixel_bytes: the most a deflated file's data set may inflate to (default 1 GiB).
         """
         try:
             summary = build_index(src, db, workers=workers, scheduler=scheduler, include_private=include_private,
                                   exclude_phi=exclude_phi, retry_errors=retry_errors, chunk_size=chunk_size,
-                                  progress=progress)
+                                  progress=progress, max_pixel_bytes=int(max_pixel_bytes))
         except (IndexStoreError, FileNotFoundError) as error:
             print(f"radtl index: {error}", file=sys.stderr)
             raise SystemExit(2) from error

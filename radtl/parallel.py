@@ -19,7 +19,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-__all__ = ["chunked", "map_chunks"]
+__all__ = ["INTERRUPTIONS", "chunked", "map_chunks"]
+
+#: The ``BaseException``\ s that stop a run. Every other failure of a task is recorded and the run goes on;
+#: a decoder written in Rust panics with a ``BaseException`` (``pyo3_runtime.PanicException``), not an ``Exception``.
+INTERRUPTIONS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 Chunk = TypeVar("Chunk", bound=Sequence)
 
@@ -90,7 +94,9 @@ def _map_on_dask(function, chunks, args, on_result, on_failure, workers, schedul
             chunk = futures.pop(future)
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001 - a lost worker fails its chunk; the caller records it
+            except INTERRUPTIONS:
+                raise
+            except BaseException as error:  # noqa: BLE001 - a lost worker or a panic fails its chunk; the caller records it
                 on_failure(chunk, error)
             else:
                 on_result(chunk, result)

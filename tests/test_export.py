@@ -18,7 +18,7 @@ BROKEN = {
     "broken/empty.dcm": "not-dicom",
     "broken/not_dicom.dcm": "not-dicom",
     "broken/structured_report.dcm": "no-pixel-data",
-    "broken/truncated_header.dcm": "no-pixel-data",
+    "broken/truncated_header.dcm": "truncated",
     "broken/truncated_pixels.dcm": "bad-pixel-data",
     "broken/unsupported_compression.dcm": "unsupported-transfer-syntax",
 }

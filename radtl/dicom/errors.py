@@ -2,12 +2,18 @@
 
 Every failure a real archive produces has a class here, and each class has a short
 ``code`` that the conversion manifest records in its ``reason`` column and the batch
-summary counts by. Nothing is caught with a bare ``except``: a failure that is not one
-of these is a bug, and the batch records it as ``internal-error`` with its traceback
-summary rather than hiding it.
+summary counts by. Nothing is caught with a bare ``except``: :func:`failure_reason` is the
+one place where ``radtl convert`` and ``radtl index`` turn any other failure of one file into
+its row's reason, and a failure that is none of these is a bug, recorded as ``internal-error``
+with its traceback summary rather than hidden.
 """
 
 from __future__ import annotations
+
+import traceback
+from pathlib import Path
+
+from radtl.parallel import INTERRUPTIONS
 
 __all__ = [
     "DicomConversionError",
@@ -16,7 +22,10 @@ __all__ = [
     "UnsupportedTransferSyntaxError",
     "PixelDataError",
     "ImplausibleDimensionsError",
+    "TooLargeError",
+    "TruncatedFileError",
     "UnsupportedImageError",
+    "failure_reason",
 ]
 
 
@@ -56,12 +65,58 @@ class PixelDataError(DicomConversionError):
 
 
 class ImplausibleDimensionsError(DicomConversionError):
-    """Rows, Columns, Number of Frames or Samples per Pixel are zero or describe an absurdly large image."""
+    """Rows, Columns, Bits Allocated, Number of Frames or Samples per Pixel are missing, zero or not integers."""
 
     code = "implausible-dimensions"
+
+
+class TooLargeError(DicomConversionError):
+    """The file would cost more than the per-file budget: its declared pixels, or its deflated data set once inflated."""
+
+    code = "too-large"
+
+
+class TruncatedFileError(DicomConversionError):
+    """The file ends inside its data set: in an element's header or value, or in its deflate stream (PS3.5 A.5)."""
+
+    code = "truncated"
 
 
 class UnsupportedImageError(DicomConversionError):
     """An image whose photometric interpretation or pixel layout this converter does not render."""
 
     code = "unsupported-image"
+
+
+def _is_decoder_panic(error: BaseException) -> bool:
+    """A Rust decoder's panic (pylibjpeg-rle's ``pyo3_runtime.PanicException``, a ``BaseException``)."""
+    return type(error).__module__ == "pyo3_runtime" and type(error).__name__ == "PanicException"
+
+
+def failure_reason(error: BaseException) -> str:
+    """The manifest or index reason (``"<code>: <detail>"``) for any failure of one file; re-raises interruptions.
+
+    A per-file loop catches ``BaseException`` and hands it here, because decoders written in
+    Rust panic with a ``BaseException`` and one file must not stop the batch. ``KeyboardInterrupt``,
+    ``SystemExit`` and ``GeneratorExit`` are re-raised: they stop the run. The codes:
+
+    - a :class:`DicomConversionError`: its own code;
+    - a decoder panic: ``bad-pixel-data`` (the input made the decoder fail);
+    - ``MemoryError``: ``too-large`` (the budget is checked before decoding; this is the backstop);
+    - ``OSError``: ``unreadable`` (permissions, a file that vanished, an I/O error);
+    - anything else: ``internal-error``, a bug in radtl, with the exception and where it was raised.
+    """
+    if isinstance(error, INTERRUPTIONS):
+        raise error
+    if isinstance(error, DicomConversionError):
+        return error.reason
+    detail = f"{type(error).__name__}: {error}"
+    if _is_decoder_panic(error):
+        return f"{PixelDataError.code}: the decoder panicked ({detail})"
+    if isinstance(error, MemoryError):
+        return f"{TooLargeError.code}: out of memory while reading ({type(error).__name__})"
+    if isinstance(error, OSError):
+        return f"unreadable: {type(error).__name__}: {error.strerror or error}"
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"internal-error: {detail}{at}"

@@ -5,6 +5,12 @@ that failed) only after all its images are on disk, each image written under a t
 name and renamed. A crash therefore loses at most the file in flight, and a re-run skips
 every source the manifest already lists, so nothing is done or listed twice.
 
+``OUT/settings.json`` records the options that shape the images (size, formula, VOI
+preference, colour, the frame policies); a re-run with other ones is refused, naming the
+difference, since skipping the sources already listed would leave images of the old options.
+``--workers``, ``--scheduler``, ``--retry_errors``, ``--compress_level`` (lossless) and
+``--max_pixel_bytes`` (the per-file budget) may change from run to run.
+
 Parallelism is Dask's: ``workers > 1`` starts a local cluster of processes, ``scheduler``
 connects to an existing one (``tcp://host:port``) whose workers see the same SRC and OUT
 paths (a shared filesystem) and have radtl installed.
@@ -15,9 +21,9 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import json
 import os
 import time
-import traceback
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,8 +32,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from radtl.atomic import write_text_atomic
 from radtl.dicom.convert import ConversionOptions, display_frames
-from radtl.dicom.errors import DicomConversionError
+from radtl.dicom.errors import failure_reason
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import read_dataset
 from radtl.parallel import chunked, map_chunks
@@ -36,6 +43,8 @@ from radtl.png import encode_png
 __all__ = [
     "Status",
     "ExportSettings",
+    "ExportSettingsError",
+    "check_or_record_settings",
     "MANIFEST_COLUMNS",
     "Manifest",
     "ConversionSummary",
@@ -83,6 +92,44 @@ class ExportSettings:
             raise ValueError(f"compress_level must be 0..9, got {self.compress_level}")
 
 
+class ExportSettingsError(ValueError):
+    """An OUT converted with other options than this run's (``OUT/settings.json``), or whose record is damaged."""
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def _settings_record(settings: ExportSettings) -> dict:
+    """The options that shape the images, named as ``radtl convert`` names them."""
+    conversion = settings.conversion
+    return {"size": settings.size, "formula": conversion.formula.value, "voi": conversion.voi_preference.value,
+            "color": conversion.color.value, "min_value_fraction": settings.min_value_fraction,
+            "min_aspect": settings.min_aspect}
+
+
+def check_or_record_settings(out: Path, settings: ExportSettings) -> None:
+    """Record ``settings`` in ``OUT/settings.json``, or check that they are those OUT was converted with.
+
+    An OUT made by an older radtl (a manifest, no ``settings.json``) is accepted, and this run's
+    settings are recorded then: what it was made with cannot be known, and from now on it is kept.
+    Raises :class:`ExportSettingsError` naming every difference.
+    """
+    path = Path(out) / SETTINGS_FILE
+    wanted = _settings_record(settings)
+    if not path.is_file():
+        write_text_atomic(path, json.dumps(wanted, indent=2) + "\n")
+        return
+    try:
+        recorded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ExportSettingsError(f"{path} is damaged ({error}); convert into another OUT") from error
+    differences = [f"--{name} {recorded.get(name)!r} (now {value!r})" for name, value in wanted.items()
+                   if recorded.get(name) != value]
+    if differences:
+        raise ExportSettingsError(f"{out} was converted with {', '.join(differences)}; convert into another OUT, "
+                                  "or re-run with the same options")
+
+
 def output_stem(source: Path, root: Path) -> Path:
     """Where a source's images go, relative to OUT: its path under SRC without a DICOM suffix."""
     relative = Path(source.name) if source == root else source.relative_to(root)
@@ -120,7 +167,7 @@ def _convert_file(source: Path, root: Path, out_dir: Path, settings: ExportSetti
     base = dict.fromkeys(MANIFEST_COLUMNS, "") | {"source": str(source)}
     rows: list[dict] = []
     try:
-        ds = read_dataset(source)
+        ds = read_dataset(source, max_pixel_bytes=settings.conversion.max_pixel_bytes)
         base.update(modality=str(ds.get("Modality", "") or ""), sop_class=str(ds.get("SOPClassUID", "") or ""))
         frames = list(display_frames(ds, settings.conversion))
         stem = output_stem(source, root)
@@ -134,12 +181,8 @@ def _convert_file(source: Path, root: Path, out_dir: Path, settings: ExportSetti
             name = f"{stem}.png" if len(frames) == 1 else f"{stem}_frame{frame.index:04d}.png"
             _write_png(resize_with_pad(frame.image, settings.size), out_dir / name, settings.compress_level)
             rows.append(dict(row, status=Status.OK.value, output=Path(name).as_posix()))
-    except DicomConversionError as error:
-        rows = [dict(base, status=Status.ERROR.value, reason=error.reason)]
-    except Exception as error:  # noqa: BLE001 - a bug must not stop the batch; the row keeps its trace
-        where = traceback.extract_tb(error.__traceback__)[-1]
-        detail = f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"
-        rows = [dict(base, status=Status.ERROR.value, reason=f"internal-error: {detail}")]
+    except BaseException as error:  # noqa: BLE001 - one file never stops the batch (a decoder may panic); see failure_reason
+        rows = [dict(base, status=Status.ERROR.value, reason=failure_reason(error))]
     return rows
 
 
@@ -273,7 +316,8 @@ def convert_tree(
         src: a DICOM file or a folder searched recursively (any file name; non-DICOM files
             get an ``error`` row saying so).
         out: output folder; images mirror the folder structure under ``src``.
-        settings: sizes, formula, colour and policies.
+        settings: sizes, formula, colour and policies; those that shape the images must be the
+            ones ``out`` was converted with (:func:`check_or_record_settings`).
         workers: 1 converts in this process; N > 1 starts a local Dask cluster of N processes.
         scheduler: address of a running Dask scheduler; overrides ``workers``.
         retry_errors: try again the sources whose previous attempt ended in ``error``.
@@ -281,6 +325,7 @@ def convert_tree(
     """
     src, out = Path(src), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_or_record_settings(out, settings)
     manifest = Manifest(out / "manifest.csv")
     if retry_errors:
         manifest.forget_errors()

@@ -8,57 +8,147 @@ from __future__ import annotations
 
 import os
 import struct
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+import pydicom.filereader
 from pydicom import dcmread
-from pydicom.dataset import Dataset
+from pydicom.datadict import keyword_for_tag
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.tag import Tag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from radtl.dicom.errors import (
     ImplausibleDimensionsError,
     NoPixelDataError,
     NotDicomError,
     PixelDataError,
+    TooLargeError,
+    TruncatedFileError,
     UnsupportedImageError,
     UnsupportedTransferSyntaxError,
 )
 
-__all__ = ["read_dataset", "check_dimensions", "decode_frames", "native_grayscale_frames", "PIXEL_DATA_KEYWORDS", "DEFAULT_MAX_PIXEL_BYTES"]
+__all__ = [
+    "DatasetRead",
+    "read_file",
+    "read_dataset",
+    "check_dimensions",
+    "decode_frames",
+    "native_grayscale_frames",
+    "PIXEL_DATA_KEYWORDS",
+    "DEFAULT_MAX_PIXEL_BYTES",
+]
 
 PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_PIXEL_DATA_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+#: The tags of Pixel Data and its float variants, as the bytes a header-only read stops before (PS3.5 7.1).
+_PIXEL_TAG_BYTES = {struct.pack(order, tag >> 16, tag & 0xFFFF) for tag in _PIXEL_DATA_TAGS for order in ("<HH", ">HH")}
+#: The Sequence Delimitation Item (PS3.5 7.5.2) that ends an undefined-length value, in either byte order.
+_SEQUENCE_DELIMITERS = {True: b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", False: b"\xff\xfe\xe0\xdd\x00\x00\x00\x00"}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 
-#: Decoded size above which an object is refused as implausible (4 GiB).
-DEFAULT_MAX_PIXEL_BYTES = 4 * 2**30
+#: The per-file budget (1 GiB): the decoded size of the pixels, checked from the header before
+#: any decoding, and the size a deflated data set (PS3.5 A.5) may inflate to.
+DEFAULT_MAX_PIXEL_BYTES = 2**30
 
 # Errors pydicom raises from a header cut short or garbled bytes.
 _PARSE_ERRORS = (EOFError, struct.error, ValueError, OverflowError, KeyError, TypeError, NotImplementedError)
 
 
-def read_dataset(source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False) -> Dataset:
-    """Read a DICOM Part 10 file, or a raw dataset without preamble, or raise :class:`NotDicomError`.
+@dataclass(frozen=True)
+class DatasetRead:
+    """A data set as read, and what the file's bytes said around it.
+
+    Args:
+        dataset: the data set, with its File Meta Information.
+        pixel_data_follows: a header-only read stopped before Pixel Data (or a float variant).
+        cut_short: where the file ends inside an element, e.g. ``"(0010,0010) PatientName: 3 of 8
+            bytes present"``; None when every element read is whole.
+        cut_in_pixel_data: the element cut short is Pixel Data (or a float variant).
+    """
+
+    dataset: FileDataset
+    pixel_data_follows: bool = False
+    cut_short: str | None = None
+    cut_in_pixel_data: bool = False
+
+
+def read_dataset(
+    source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
+) -> Dataset:
+    """Read a DICOM Part 10 file, or a raw dataset without preamble; a file cut short is an error.
+
+    Raises :class:`NotDicomError` for what is not DICOM, :class:`TruncatedFileError` for a file
+    that ends inside an element of its header (PS3.5 7.1), :class:`PixelDataError` for one that
+    ends inside its Pixel Data, and :class:`TooLargeError` for a deflated data set that would
+    inflate beyond ``max_pixel_bytes``. A file whose Pixel Data is whole but which ends inside a
+    later element is returned, with a warning. See :func:`read_file` for the rest.
+    """
+    read = read_file(source, stop_before_pixels, max_pixel_bytes)
+    if read.cut_in_pixel_data:
+        raise PixelDataError(f"the file is cut short: {read.cut_short}")
+    if read.cut_short and not read.pixel_data_follows and not any(k in read.dataset for k in PIXEL_DATA_KEYWORDS):
+        raise TruncatedFileError(f"the file ends inside its data set: {read.cut_short}")
+    if read.cut_short:  # after whole Pixel Data: the image is intact
+        warnings.warn(f"cut short: the file ends inside {read.cut_short}", stacklevel=2)
+    return read.dataset
+
+
+def read_file(
+    source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
+) -> DatasetRead:
+    """Read a DICOM file and say whether Pixel Data follows and where the file is cut short, or raise :class:`NotDicomError`.
 
     Files without the 128-byte preamble and ``DICM`` prefix (PS3.10 7.1) are common in
     older archives; they are accepted when a forced read finds an image or SOP Class.
     ``stop_before_pixels`` reads the header only (sorting a series needs no pixels).
-    ``source`` is a path or an open binary file (left where pydicom stopped reading).
+    ``source`` is a path or an open binary file (left where the header read stopped).
+
+    pydicom reads a value whose declared length runs past the end of the file as the bytes
+    there are, silently; the last element is checked against the file size here, so a file
+    cut short is reported (``dcmdump`` says "premature end of stream"). A deflated data set
+    (PS3.5 A.5) is inflated here, at most ``max_pixel_bytes`` of it (pydicom would inflate it whole).
     """
-    is_file = hasattr(source, "read")
-    size = os.fstat(source.fileno()).st_size if is_file else os.path.getsize(source)
+    if hasattr(source, "read"):
+        return _read_open_file(source, stop_before_pixels, max_pixel_bytes)
+    with open(source, "rb") as handle:
+        return _read_open_file(handle, stop_before_pixels, max_pixel_bytes)
+
+
+def _read_open_file(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: int) -> DatasetRead:
+    start = handle.tell()
+    size = handle.seek(0, os.SEEK_END)
     if size == 0:
         raise NotDicomError("empty file (0 bytes)")
+    handle.seek(start)
+    if DeflatedExplicitVRLittleEndian.encode() in handle.read(2048):  # in the File Meta Information, if anywhere
+        handle.seek(start)
+        deflated = _read_deflated(handle, stop_before_pixels, max_pixel_bytes)
+        if deflated is not None:
+            return deflated
+    handle.seek(start)
+    ds = _read_plain(handle, stop_before_pixels)
+    return _examine(ds, handle, size)
+
+
+def _read_plain(handle: BinaryIO, stop_before_pixels: bool) -> FileDataset:
+    start = handle.tell()
     try:
-        return dcmread(source, stop_before_pixels=stop_before_pixels)
+        return dcmread(handle, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
-        if is_file:
-            source.seek(0)
+        handle.seek(start)
     except _PARSE_ERRORS as error:
         raise NotDicomError(f"header unreadable ({type(error).__name__}: {error})") from error
     try:
-        ds = dcmread(source, force=True, stop_before_pixels=stop_before_pixels)
+        ds = dcmread(handle, force=True, stop_before_pixels=stop_before_pixels)
         looks_like_dicom = "SOPClassUID" in ds or any(k in ds for k in PIXEL_DATA_KEYWORDS)
     except _PARSE_ERRORS as error:
         raise NotDicomError(f"no DICM prefix and not a raw dataset ({type(error).__name__})") from error
@@ -71,6 +161,88 @@ def read_dataset(source: str | os.PathLike | BinaryIO, stop_before_pixels: bool 
             "1.2.840.10008.1.2" if implicit else (ExplicitVRLittleEndian if little else "1.2.840.10008.1.2.2")
         )
     return ds
+
+
+def _read_deflated(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: int) -> DatasetRead | None:
+    """Read a Deflated Explicit VR Little Endian file (PS3.5 A.5), inflating at most ``max_pixel_bytes``; None if it is not one."""
+    start = handle.tell()
+    try:
+        preamble = pydicom.filereader.read_preamble(handle, force=True)
+        # pydicom's own reader of the File Meta Information (group 0002, PS3.10 7.1)
+        file_meta = pydicom.filereader._read_file_meta_info(handle)
+    except _PARSE_ERRORS as error:
+        raise NotDicomError(f"File Meta Information unreadable ({type(error).__name__}: {error})") from error
+    if file_meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        handle.seek(start)
+        return None
+    with tempfile.SpooledTemporaryFile(max_size=2**24) as inflated:
+        size = _inflate(handle, inflated, max_pixel_bytes)
+        inflated.seek(0)
+        try:
+            dataset = pydicom.filereader.read_dataset(
+                inflated, is_implicit_VR=False, is_little_endian=True,
+                        stop_when=(lambda tag, vr, length: tag in _PIXEL_DATA_TAGS) if stop_before_pixels else None,
+            )
+        except _PARSE_ERRORS as error:
+            raise NotDicomError(f"inflated data set unreadable ({type(error).__name__}: {error})") from error
+        ds = FileDataset(getattr(handle, "name", None) or "deflated", dataset, preamble, file_meta, False, True)
+        ds.set_original_encoding(False, True, dataset._character_set)
+        return _examine(ds, inflated, size)
+
+
+def _inflate(compressed: BinaryIO, out: BinaryIO, limit: int) -> int:
+    """Inflate a raw deflate stream (RFC 1951, no zlib header: PS3.5 A.5) into ``out``; refuse more than ``limit`` bytes."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    try:
+        while not inflater.eof:
+            pending = inflater.unconsumed_tail or compressed.read(2**20)
+            if not pending:
+                raise TruncatedFileError(f"the deflate stream (PS3.5 A.5) ends after {total} inflated bytes, before its last block")
+            # at most 16 MiB a call (a bomb inflates 1000:1), and never 0: max_length 0 means unlimited
+            chunk = inflater.decompress(pending, min(2**24, limit + 1 - total))
+            total += len(chunk)
+            if total > limit:
+                raise TooLargeError(
+                    f"the deflated data set (PS3.5 A.5) inflates to more than {limit / 2**30:.2f} GiB, the per-file "
+                    "limit (max_pixel_bytes)"
+                )
+            out.write(chunk)
+    except zlib.error as error:
+        raise NotDicomError(f"the deflate stream (PS3.5 A.5) is corrupt (zlib: {error})") from error
+    return total
+
+
+def _examine(ds: FileDataset, handle: BinaryIO, size: int) -> DatasetRead:
+    """Whether Pixel Data follows where a header read stopped, and whether the last element read is whole."""
+    stopped = handle.tell()
+    follows = stopped < size and handle.read(4) in _PIXEL_TAG_BYTES
+    handle.seek(stopped)
+    if follows or not len(ds):
+        return DatasetRead(ds, pixel_data_follows=follows)
+    last_tag = next(reversed(ds.keys()))
+    last = ds.get_item(last_tag)
+    value_tell = getattr(last, "value_tell", None)
+    if value_tell is None:
+        return DatasetRead(ds)
+    name = f"{Tag(last_tag)} {_keyword(last_tag)}"
+    if last.length == _UNDEFINED_LENGTH:
+        handle.seek(max(0, size - 8))
+        whole = handle.read(8) == _SEQUENCE_DELIMITERS[ds.original_encoding[1]]
+        handle.seek(stopped)
+        if not whole:
+            return DatasetRead(ds, cut_short=f"{name}: no Sequence Delimitation Item at the end",
+                               cut_in_pixel_data=last_tag in _PIXEL_DATA_TAGS)
+    elif value_tell + last.length > size:
+        return DatasetRead(ds, cut_short=f"{name}: {max(0, size - value_tell)} of {last.length} bytes present",
+                           cut_in_pixel_data=last_tag in _PIXEL_DATA_TAGS)
+    elif value_tell + last.length < size:  # pydicom stops silently at an element header cut short
+        return DatasetRead(ds, cut_short=f"the header of the element after {name}: {size - value_tell - last.length} bytes")
+    return DatasetRead(ds)
+
+
+def _keyword(tag: int) -> str:
+    return keyword_for_tag(tag) or "(private or unknown)"
 
 
 def _sop_class_name(ds: Dataset) -> str:
@@ -92,7 +264,12 @@ def _positive_int(ds: Dataset, keyword: str, default: int | None = None) -> int:
 
 
 def check_dimensions(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> None:
-    """Refuse objects without Pixel Data, or whose Image Pixel Module (C.7.6.3) is empty or absurd."""
+    """Refuse objects without Pixel Data, or whose Image Pixel Module (C.7.6.3) is empty, absurd or over the budget.
+
+    This runs on the header before any decoder: decoders allocate the array the header
+    declares (pylibjpeg-rle does for a 478-byte file declaring 3.8 GiB), so a file declaring
+    more than ``max_pixel_bytes`` once decoded is refused here, whatever its size on disk.
+    """
     if not any(keyword in ds for keyword in PIXEL_DATA_KEYWORDS):
         sop_class = _sop_class_name(ds)
         if "Image" in sop_class or "Rows" in ds:
@@ -109,8 +286,11 @@ def check_dimensions(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
     if decoded > max_pixel_bytes:
         raise ImplausibleDimensionsError(
             f"{rows}x{columns}x{frames} frames x{samples} samples at {bits} bits would decode to "
-            f"{decoded / 2**30:.1f} GiB (limit {max_pixel_bytes / 2**30:.1f} GiB)"
+            f"{decoded / 2**30:.2f} GiB (limit {max_pixel_bytes / 2**30:.2f} GiB, max_pixel_bytes)"
         )
+    keyword = next(k for k in PIXEL_DATA_KEYWORDS if k in ds)
+    if not ds[keyword].value:
+        raise PixelDataError(f"{keyword} is empty (0 bytes) where {rows}x{columns}x{frames} frames are declared")
 
 
 def native_grayscale_frames(ds: Dataset) -> np.ndarray | None:
@@ -169,7 +349,8 @@ def decode_frames(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -
         pixels = ds.pixel_array
         if photometric == "PALETTE COLOR":
             pixels = apply_color_lut(pixels, ds)
-    except (ValueError, RuntimeError, EOFError, struct.error, KeyError, IndexError, TypeError, AttributeError) as error:
+    except (ValueError, RuntimeError, EOFError, struct.error, KeyError, IndexError, TypeError, AttributeError,
+            StopIteration) as error:  # StopIteration: more frames declared than fragments encapsulated
         raise PixelDataError(f"{type(error).__name__}: {error}") from error
     frames = int(ds.get("NumberOfFrames") or 1)
     color = pixels.ndim == 4 or (pixels.ndim == 3 and frames == 1 and pixels.shape[-1] in (3, 4))

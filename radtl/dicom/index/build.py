@@ -22,7 +22,6 @@ import fcntl
 import os
 import shutil
 import time
-import traceback
 import uuid
 import warnings
 from collections import Counter
@@ -34,24 +33,19 @@ from typing import Self
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID
 from tqdm.auto import tqdm
 
-from radtl.dicom.errors import DicomConversionError, NotDicomError
+from radtl.dicom.errors import NotDicomError, failure_reason
 from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
 from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
-from radtl.dicom.io import read_dataset
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, read_file
 from radtl.parallel import chunked, map_chunks
 
 __all__ = ["IndexSummary", "IndexTask", "build_index", "index_file", "index_files"]
 
-#: The tag of Pixel Data and its float variants, as the bytes a header read stops before (PS3.5 7.1).
-_PIXEL_TAG_BYTES = {
-    bytes.fromhex(h) for h in ("e07f1000", "e07f0800", "e07f0900",  # little endian
-                               "7fe00010", "7fe00008", "7fe00009")  # big endian
-}
 _LISTING_CHUNK = 100_000
 
 
@@ -63,26 +57,12 @@ class IndexTask:
     paths: tuple[str, ...]
 
 
-def _has_pixel_data(handle, ds) -> bool:
-    """Whether the file goes on with Pixel Data where the header read stopped.
+def index_file(path: str, options: HeaderOptions, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> tuple[dict, dict]:
+    """One file's row and its columns' types. Never raises for bad input: ``status`` and ``reason`` say why.
 
-    Deflated files (PS3.5 A.5) are read from an inflated copy, so the file position says
-    nothing; their (small) datasets are read whole instead.
+    A file cut short inside its header is indexed with what it holds, and its ``warnings``
+    say where it ends. A deflated file (PS3.5 A.5) is inflated up to ``max_pixel_bytes``.
     """
-    if ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        handle.seek(0)
-        return "PixelData" in read_dataset(handle) or "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
-    return handle.read(4) in _PIXEL_TAG_BYTES
-
-
-def _failure(error: BaseException) -> str:
-    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
-    at = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
-    return f"internal-error: {type(error).__name__}: {error}{at}"
-
-
-def index_file(path: str, options: HeaderOptions) -> tuple[dict, dict]:
-    """One file's row and its columns' types. Never raises for bad input: ``status`` and ``reason`` say why."""
     row: dict = {"path": path, "status": "ok"}
     types: dict = {}
     notes: list[str] = []
@@ -91,9 +71,10 @@ def index_file(path: str, options: HeaderOptions) -> tuple[dict, dict]:
         try:
             stat = os.stat(path)
             row.update(file_size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-            with open(path, "rb") as handle:
-                ds = read_dataset(handle, stop_before_pixels=True)
-                has_pixel_data = _has_pixel_data(handle, ds)
+            read = read_file(path, stop_before_pixels=True, max_pixel_bytes=max_pixel_bytes)
+            ds, has_pixel_data = read.dataset, read.pixel_data_follows
+            if read.cut_short:
+                notes.append(f"cut short: the file ends inside {read.cut_short}")
             if not len(ds):
                 raise NotDicomError("no data set after the File Meta Information (the file is cut short)")
             if not has_pixel_data and "Image Storage" in UID(ds.get("SOPClassUID", "")).name:
@@ -104,23 +85,20 @@ def index_file(path: str, options: HeaderOptions) -> tuple[dict, dict]:
                 row["invalid_values"] = "; ".join(invalid)[:2000]
             if getattr(ds, "preamble", b"") is None:
                 notes.append("no preamble or DICM prefix (PS3.10 7.1): read as a raw dataset")
-        except DicomConversionError as error:
-            row.update(status="error", reason=error.reason)
-        except OSError as error:
-            row.update(status="error", reason=f"unreadable: {type(error).__name__}: {error.strerror or error}")
-        except Exception as error:  # noqa: BLE001 - a bug must not stop the archive; the row keeps its trace
-            row.update(status="error", reason=_failure(error))
+        except BaseException as error:  # noqa: BLE001 - one file never stops the archive; see failure_reason
+            row.update(status="error", reason=failure_reason(error))
     notes += [str(w.message).splitlines()[0] for w in caught]
     if notes:
         row["warnings"] = "; ".join(dict.fromkeys(notes))[:1000]
     return row, types
 
 
-def index_files(task: IndexTask, parts_dir: str, options: HeaderOptions) -> Counter:
+def index_files(task: IndexTask, parts_dir: str, options: HeaderOptions,
+                max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> Counter:
     """Index a chunk and write its part (the Dask task). Returns the count of rows by ``(status, reason code)``."""
     rows, types = [], dict(BOOKKEEPING_COLUMNS)
     for path in task.paths:
-        row, row_types = index_file(path, options)
+        row, row_types = index_file(path, options, max_pixel_bytes)
         rows.append(row | {"index_part": task.part_id})
         types.update(row_types)
     write_part(rows, types, Path(parts_dir), task.part_id)
@@ -238,6 +216,7 @@ def build_index(
     chunk_size: int = 1000,
     progress: bool | None = None,
     memory_limit: str = "2GB",
+    max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
 ) -> IndexSummary:
     """Index every file under ``src`` into the folder ``db``, or bring an existing index up to date.
 
@@ -254,6 +233,8 @@ def build_index(
         chunk_size: files per task and per part.
         progress: show a progress bar (default: on a terminal).
         memory_limit: DuckDB's memory for comparing the listing with the index (it spills beyond).
+        max_pixel_bytes: the most a deflated file's data set (PS3.5 A.5) may inflate to; a file
+            beyond gets a ``too-large`` row (headers are read without their pixels otherwise).
     """
     src, index = Path(src).resolve(), DicomIndex(db)
     if not src.exists():
@@ -268,12 +249,14 @@ def build_index(
         shutil.rmtree(scan_dir, ignore_errors=True)
         scan_dir.mkdir()
         try:
-            return _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit)
+            return _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit,
+                        max_pixel_bytes)
         finally:
             shutil.rmtree(scan_dir, ignore_errors=True)
 
 
-def _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit) -> IndexSummary:
+def _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit,
+         max_pixel_bytes) -> IndexSummary:
     listed = _write_listing(src, index.path.resolve(), scan_dir)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"  # unique: parts are never overwritten
     summary = IndexSummary()
@@ -303,7 +286,7 @@ def _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_
             record(task, Counter({("error", "internal-error"): len(rows)}))
 
         try:
-            map_chunks(index_files, _tasks(con, run_id, chunk_size), str(index.parts_dir), options,
+            map_chunks(index_files, _tasks(con, run_id, chunk_size), str(index.parts_dir), options, max_pixel_bytes,
                        on_result=record, on_failure=record_failure, workers=workers, scheduler=scheduler)
         finally:
             bar.close()
