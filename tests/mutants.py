@@ -52,7 +52,7 @@ SOURCES = (
 )
 
 #: The mutants every sample includes, with the reason code ``radtl convert`` must give them.
-HOSTILE_KINDS = {"deflate-bomb": "too-large", "rle-bomb": "too-large", "rle-panic": "bad-pixel-data"}
+HOSTILE_KINDS = {"deflate-bomb": "too-large", "rle-bomb": "implausible-dimensions", "rle-panic": "bad-pixel-data"}
 
 _PIXEL_DATA_TAGS = (b"\xe0\x7f\x10\x00", b"\x7f\xe0\x00\x10")
 
@@ -197,7 +197,7 @@ def _deflate_bomb(inflated_bytes: int = 2**30) -> bytes:
     """
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["radtl mutants: deflate bomb"])
     meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     ds = Dataset()
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID, "OT"
@@ -224,7 +224,7 @@ def _rle_file(rows: int, columns: int, bits: int, frame: bytes) -> bytes:
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = RLELossless
     ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["radtl mutants: RLE", str(rows), str(bits)])
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID, "OT"
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", rows, columns
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0

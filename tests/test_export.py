@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from pydicom.data import get_testdata_file
 
 import radtl.dicom.export as export
 from radtl.cli import main
+from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import MANIFEST_COLUMNS, ExportSettings, convert_tree
 
 BROKEN = {
@@ -152,6 +155,44 @@ def test_retry_errors_replaces_old_error_rows(samples, tmp_path):
     before = read_manifest(tmp_path)
     summary = convert_tree(samples / "broken", tmp_path, retry_errors=True, progress=False)
     assert summary.files == len(before) and read_manifest(tmp_path) == before
+
+
+def test_a_rerun_with_other_image_options_is_refused_naming_the_difference(samples, tmp_path, capsys):
+    source = samples / "cr"
+    main(["convert", str(source), str(tmp_path), "--progress", "False"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        main(["convert", str(source), str(tmp_path), "--size", "224", "--formula", "paper", "--progress", "False"])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert stopped.value.code == 2 and "--size 256 (now 224)" in line and "--formula 'dicom' (now 'paper')" in line
+
+
+def test_workers_retry_errors_compression_and_budget_may_change_between_runs(samples, tmp_path):
+    convert_tree(samples / "broken", tmp_path, progress=False)
+    options = ExportSettings(compress_level=6, conversion=ConversionOptions(max_pixel_bytes=2**31))
+    summary = convert_tree(samples / "broken", tmp_path, options, workers=1, retry_errors=True, progress=False)
+    assert summary.files == 7
+
+
+def test_an_out_made_before_options_were_recorded_is_accepted_and_recorded(samples, tmp_path):
+    convert_tree(samples / "cr", tmp_path, ExportSettings(size=64), progress=False)
+    (tmp_path / "settings.json").unlink()  # as an older radtl left it: a manifest, no settings
+    convert_tree(samples / "cr", tmp_path, ExportSettings(size=128), progress=False)
+    assert json.loads((tmp_path / "settings.json").read_text())["size"] == 128
+
+
+def test_a_file_over_the_pixel_budget_is_an_error_row_and_a_larger_budget_converts_it(samples, tmp_path):
+    source = samples / "cr" / "chest_multiwindow.dcm"
+    convert_tree(source, tmp_path, ExportSettings(conversion=ConversionOptions(max_pixel_bytes=1000)), progress=False)
+    (row,) = read_manifest(tmp_path)
+    assert row["reason"].startswith("implausible-dimensions: ") and "max_pixel_bytes" in row["reason"]
+    convert_tree(source, tmp_path, retry_errors=True, progress=False)
+    assert [r["status"] for r in read_manifest(tmp_path)] == ["ok"]
+
+
+def test_a_deflated_file_is_inflated_and_decoded(tmp_path):
+    summary = convert_tree(get_testdata_file("image_dfl.dcm"), tmp_path, progress=False)
+    assert summary.files == 1 and summary.statuses["error"] == 0  # a flat test image: skipped by the value policy
 
 
 def test_summary_counts_rows_by_status_and_reason(samples, tmp_path, capsys):
