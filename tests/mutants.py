@@ -42,7 +42,7 @@ from pydicom.uid import (
 )
 from pydicom.tag import Tag
 
-__all__ = ["Mutant", "HOSTILE_KINDS", "SOURCES", "hostile_mutants", "make_mutants", "write_mutants"]
+__all__ = ["Mutant", "HOSTILE_KINDS", "SOURCES", "hostile_mutants", "make_mutants", "with_pixel_data_length", "write_mutants"]
 
 #: pydicom test files the mutants start from: native, big endian, RLE, JPEG, JPEG 2000, deflate, colour, multi-frame, no pixels.
 SOURCES = (
@@ -114,7 +114,7 @@ def _flip_pixels(data: bytes, rng: random.Random) -> bytes:
     return _flip(data, rng, min(_pixel_offset(data), len(data) - 1), len(data))
 
 
-def _with_pixel_data_length(data: bytes, length: int, keep: int) -> bytes | None:
+def with_pixel_data_length(data: bytes, length: int, keep: int) -> bytes | None:
     """Pixel Data's 32-bit length set to ``length`` and only ``keep`` bytes of its value kept (None: no Pixel Data)."""
     offset = _pixel_offset(data)
     if offset >= len(data):
@@ -128,13 +128,13 @@ def _with_pixel_data_length(data: bytes, length: int, keep: int) -> bytes | None
 def _huge_length(data: bytes, rng: random.Random) -> bytes:
     """A small file whose last element declares a value of up to 4 GiB (PS3.5 7.1.2, 32-bit lengths)."""
     length = rng.choice([0xFFFFFFF0, 0x7FFFFFFF, 2**31 + 12, 2**30])
-    mutated = _with_pixel_data_length(data, length, keep=64)
+    mutated = with_pixel_data_length(data, length, keep=64)
     return mutated or data + struct.pack("<HH2sHL", 0x0019, 0x1010, b"OB", 0, length) + b"\x00" * 16
 
 
 def _zero_pixel_data(data: bytes, rng: random.Random) -> bytes:
     """Pixel Data present with a value length of 0."""
-    return _with_pixel_data_length(data, 0, keep=0) or data
+    return with_pixel_data_length(data, 0, keep=0) or data
 
 
 # Dataset mutations: a dataset read from the test file is changed in place.

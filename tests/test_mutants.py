@@ -7,17 +7,20 @@ always among them; ``python benchmarks/mutants.py`` runs the whole set (docs/rel
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from pydicom.data import get_testdata_file
 
 import radtl.dicom.export as export
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_file, convert_tree
 from radtl.dicom.index import build_index, query
 
-from .mutants import HOSTILE_KINDS, make_mutants, write_mutants
+from .mutants import HOSTILE_KINDS, make_mutants, with_pixel_data_length, write_mutants
 
 SAMPLE_SIZE = 40
 #: The sample runs under a 64 MiB budget so that the deflate bomb stops inflating early; the full run keeps the default.
@@ -94,6 +97,15 @@ def test_index_flags_every_file_cut_inside_an_element_of_its_header(index_rows):
     cut = index_rows[index_rows["path"].str.contains("-truncate-header-")]
     flagged = (cut["status"] == "error") | cut["warnings"].fillna("").str.contains("cut short")
     assert len(cut) and flagged.all(), cut[~flagged]
+
+
+def test_a_4_gib_length_declared_in_a_small_file_allocates_nothing(tmp_path):
+    path = tmp_path / "huge_length.dcm"
+    path.write_bytes(with_pixel_data_length(Path(get_testdata_file("CT_small.dcm")).read_bytes(), 0xFFFFFFF0, keep=64))
+    script = ("import resource, sys; from radtl.dicom.io import read_file; "
+              "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30)); print(read_file(sys.argv[1]).cut_short)")
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "(7FE0,0010) PixelData: 64 of 4294967280 bytes present"
 
 
 def test_the_decoder_panic_is_a_row_on_dask_workers_too(mutants, tmp_path):

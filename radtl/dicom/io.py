@@ -6,6 +6,7 @@ libjpeg, openjpeg and rle plugins, and pyjpegls, cover JPEG, JPEG-LS, JPEG 2000 
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import tempfile
@@ -119,8 +120,26 @@ def read_file(
     """
     if hasattr(source, "read"):
         return _read_open_file(source, stop_before_pixels, max_pixel_bytes)
-    with open(source, "rb") as handle:
+    with _FileWithinSize(io.FileIO(source, "rb")) as handle:
         return _read_open_file(handle, stop_before_pixels, max_pixel_bytes)
+
+
+class _FileWithinSize(io.BufferedReader):
+    """A file whose reads never ask for more than it holds.
+
+    pydicom reads a value with ``fp.read(length)`` for the length the element declares (PS3.5
+    7.1), and a buffered read of n bytes allocates n first: a 4 GiB length in a 1 kB file asks
+    for 4 GiB (address space, not resident pages, but refused under a memory limit).
+    """
+
+    def __init__(self, raw: io.FileIO) -> None:
+        super().__init__(raw)
+        self._size = os.fstat(raw.fileno()).st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self._size - self.tell()))
+        return super().read(size)
 
 
 def _read_open_file(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: int) -> DatasetRead:
