@@ -95,9 +95,9 @@ def read_dataset(
     """
     read = read_file(source, stop_before_pixels, max_pixel_bytes)
     if read.cut_in_pixel_data:
-        raise PixelDataError(f"the file is cut short: {read.cut_short}")
+        raise PixelDataError(f"the file ends inside {read.cut_short}")
     if read.cut_short and not read.pixel_data_follows and not any(k in read.dataset for k in PIXEL_DATA_KEYWORDS):
-        raise TruncatedFileError(f"the file ends inside its data set: {read.cut_short}")
+        raise TruncatedFileError(f"the file ends inside {read.cut_short}")
     if read.cut_short:  # after whole Pixel Data: the image is intact
         warnings.warn(f"cut short: the file ends inside {read.cut_short}", stacklevel=2)
     return read.dataset
@@ -120,7 +120,7 @@ def read_file(
     """
     if hasattr(source, "read"):
         return _read_open_file(source, stop_before_pixels, max_pixel_bytes)
-    with _FileWithinSize(io.FileIO(source, "rb")) as handle:
+    with _FileWithinSize(io.FileIO(os.fspath(source), "rb")) as handle:
         return _read_open_file(handle, stop_before_pixels, max_pixel_bytes)
 
 
@@ -155,7 +155,9 @@ def _read_open_file(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes:
             return deflated
     handle.seek(start)
     ds = _read_plain(handle, stop_before_pixels)
-    return _examine(ds, handle, size)
+    meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
+    dataset_start = start + (132 if ds.preamble else 0) + (12 + meta_length if meta_length else 0)
+    return _examine(ds, handle, size, dataset_start)
 
 
 def _read_plain(handle: BinaryIO, stop_before_pixels: bool) -> FileDataset:
@@ -206,7 +208,7 @@ def _read_deflated(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: 
             raise NotDicomError(f"inflated data set unreadable ({type(error).__name__}: {error})") from error
         ds = FileDataset(getattr(handle, "name", None) or "deflated", dataset, preamble, file_meta, False, True)
         ds.set_original_encoding(False, True, dataset._character_set)
-        return _examine(ds, inflated, size)
+        return _examine(ds, inflated, size, dataset_start=0)
 
 
 def _inflate(compressed: BinaryIO, out: BinaryIO, limit: int) -> int:
@@ -232,13 +234,18 @@ def _inflate(compressed: BinaryIO, out: BinaryIO, limit: int) -> int:
     return total
 
 
-def _examine(ds: FileDataset, handle: BinaryIO, size: int) -> DatasetRead:
+def _examine(ds: FileDataset, handle: BinaryIO, size: int, dataset_start: int) -> DatasetRead:
     """Whether Pixel Data follows where a header read stopped, and whether the last element read is whole."""
     stopped = handle.tell()
     follows = stopped < size and handle.read(4) in _PIXEL_TAG_BYTES
     handle.seek(stopped)
-    if follows or not len(ds):
-        return DatasetRead(ds, pixel_data_follows=follows)
+    if follows:
+        return DatasetRead(ds, pixel_data_follows=True)
+    if not len(ds):
+        if size > dataset_start:  # pydicom drops every element when one runs past the end of the file
+            return DatasetRead(ds, cut_short=f"its data set (none of its {size - dataset_start} bytes could be read: "
+                                             "an element runs past the end of the file)")
+        return DatasetRead(ds)
     last_tag = next(reversed(ds.keys()))
     last = ds.get_item(last_tag)
     value_tell = getattr(last, "value_tell", None)

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from pydicom.uid import UID
 from tqdm.auto import tqdm
 
-from radtl.dicom.errors import NotDicomError, failure_reason
+from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
 from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
@@ -75,6 +75,8 @@ def index_file(path: str, options: HeaderOptions, max_pixel_bytes: int = DEFAULT
             ds, has_pixel_data = read.dataset, read.pixel_data_follows
             if read.cut_short:
                 notes.append(f"cut short: the file ends inside {read.cut_short}")
+            if not len(ds) and read.cut_short:
+                raise TruncatedFileError(f"the file ends inside {read.cut_short}")
             if not len(ds):
                 raise NotDicomError("no data set after the File Meta Information (the file is cut short)")
             if not has_pixel_data and "Image Storage" in UID(ds.get("SOPClassUID", "")).name:
