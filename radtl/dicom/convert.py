@@ -37,7 +37,8 @@ class ConversionOptions:
         formula: ``"dicom"`` (PS3.3 C.11.2) or ``"paper"`` (RadiologyNET's window formula).
         voi_preference: try a VOI LUT Sequence (``"lut"``) or the windows (``"window"``) first.
         color: ``"gray"`` converts colour images to luma, ``"rgb"`` keeps three channels.
-        max_pixel_bytes: decoded size above which an object is refused as implausible.
+        max_pixel_bytes: the per-file budget: a header declaring more decoded pixel bytes is
+            refused before decoding, and a deflated data set is inflated no further (default 1 GiB).
     """
 
     formula: WindowFormula = WindowFormula.DICOM
@@ -95,4 +96,4 @@ def display_frames(ds: Dataset, options: ConversionOptions = ConversionOptions()
 
 def read_display_frames(path: str | os.PathLike, options: ConversionOptions = ConversionOptions()) -> list[DisplayFrame]:
     """Read the file at ``path`` and return all its display frames."""
-    return list(display_frames(read_dataset(path), options))
+    return list(display_frames(read_dataset(path, max_pixel_bytes=options.max_pixel_bytes), options))

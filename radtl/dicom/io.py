@@ -137,7 +137,7 @@ class _FileWithinSize(io.BufferedReader):
         self._size = os.fstat(raw.fileno()).st_size
 
     def read(self, size: int | None = -1) -> bytes:
-        if size is not None and size > 0:
+        if size is not None and size > 2**20:  # a small read costs little: only large ones pay for tell()
             size = min(size, max(0, self._size - self.tell()))
         return super().read(size)
 
