@@ -84,7 +84,8 @@ def main() -> int:
         broken: list[str] = []
 
         shutil.rmtree(work / "converted", ignore_errors=True)
-        convert_status, convert_peak, convert_seconds, _ = _run_timed(["convert", str(mutants), str(work / "converted")])
+        convert_run = _run_timed(["convert", str(mutants), str(work / "converted")])
+        convert_status, convert_peak, convert_seconds, _ = convert_run
         with open(work / "converted" / "manifest.csv", newline="") as handle:
             manifest = list(csv.DictReader(handle))
         sources = Counter(row["source"] for row in manifest)
@@ -117,7 +118,8 @@ def main() -> int:
         cut_short = int(rows["warnings"].fillna("").str.contains("cut short").sum())
 
         kinds = {_kind(path.name) for path in paths}
-        print(f"{len(paths)} mutants (seed {arguments.seed}) of {len(SOURCES)} pydicom test files, {len(kinds)} kinds\n")
+        print(f"{len(paths)} mutants (seed {arguments.seed}) of {len(SOURCES)} pydicom test files, "
+              f"{len(kinds)} kinds\n")
         print("| command | exit status | rows | files | peak RSS | wall time |\n|---|---|---|---|---|---|")
         print(f"| `radtl convert` | {convert_status} | {len(manifest)} | {len(sources)} | {convert_peak / 1e6:.2f} GB "
               f"| {convert_seconds:.1f} s |")

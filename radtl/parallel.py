@@ -96,7 +96,7 @@ def _map_on_dask(function, chunks, args, on_result, on_failure, workers, schedul
                 result = future.result()
             except INTERRUPTIONS:
                 raise
-            except BaseException as error:  # noqa: BLE001 - a lost worker or a panic fails its chunk; the caller records it
+            except BaseException as error:  # noqa: BLE001 - a lost worker or a panic fails its chunk, recorded
                 on_failure(chunk, error)
             else:
                 on_result(chunk, result)

@@ -42,9 +42,12 @@ from pydicom.uid import (
 )
 from pydicom.tag import Tag
 
-__all__ = ["Mutant", "HOSTILE_KINDS", "SOURCES", "hostile_mutants", "make_mutants", "with_pixel_data_length", "write_mutants"]
+__all__ = [
+    "Mutant", "HOSTILE_KINDS", "SOURCES", "hostile_mutants", "make_mutants", "with_pixel_data_length", "write_mutants",
+]
 
-#: pydicom test files the mutants start from: native, big endian, RLE, JPEG, JPEG 2000, deflate, colour, multi-frame, no pixels.
+#: pydicom test files the mutants start from: native, big endian, RLE, JPEG, JPEG 2000, deflate, colour, multi-frame,
+#: and one without pixels.
 SOURCES = (
     "CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "emri_small.dcm", "emri_small_RLE.dcm", "SC_rgb.dcm",
     "SC_rgb_rle.dcm", "SC_rgb_rle_2frame.dcm", "JPEG2000.dcm", "MR_small_jp2klossless.dcm", "SC_rgb_jpeg_dcmtk.dcm",
@@ -190,7 +193,7 @@ _DATASET_MUTATIONS = {
 
 
 def _deflate_bomb(inflated_bytes: int = 2**30) -> bytes:
-    """A Deflated Explicit VR Little Endian file (PS3.5 A.5) of about 1 MB whose data set inflates to ``inflated_bytes``.
+    """A Deflated Explicit VR Little Endian file (PS3.5 A.5) of ~1 MB whose data set inflates to ``inflated_bytes``.
 
     A full flush resets the compressor, so one compressed MiB of zeros can be repeated
     verbatim: the bomb is built in milliseconds without compressing a GiB.
@@ -225,7 +228,8 @@ def _rle_file(rows: int, columns: int, bits: int, frame: bytes) -> bytes:
     ds.file_meta.TransferSyntaxUID = RLELossless
     ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=["radtl mutants: RLE", str(rows), str(bits)])
-    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID, "OT"
+    ds.SOPClassUID, ds.Modality = SecondaryCaptureImageStorage, "OT"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, "MONOCHROME2", rows, columns
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
     ds.PixelData = encapsulate([frame])

@@ -37,7 +37,8 @@ def mutants(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def manifest(mutants, tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("mutants_converted")
-    convert_tree(mutants, out, ExportSettings(size=32, conversion=ConversionOptions(max_pixel_bytes=BUDGET)), progress=False)
+    settings = ExportSettings(size=32, conversion=ConversionOptions(max_pixel_bytes=BUDGET))
+    convert_tree(mutants, out, settings, progress=False)
     with open(out / "manifest.csv", newline="") as handle:
         return list(csv.DictReader(handle))
 

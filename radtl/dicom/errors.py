@@ -71,7 +71,7 @@ class ImplausibleDimensionsError(DicomConversionError):
 
 
 class TooLargeError(DicomConversionError):
-    """The file would cost more than the per-file budget: its declared pixels, or its deflated data set once inflated."""
+    """The file would cost more than the per-file budget: its deflated data set once inflated, or memory ran out."""
 
     code = "too-large"
 

@@ -181,7 +181,7 @@ def _convert_file(source: Path, root: Path, out_dir: Path, settings: ExportSetti
             name = f"{stem}.png" if len(frames) == 1 else f"{stem}_frame{frame.index:04d}.png"
             _write_png(resize_with_pad(frame.image, settings.size), out_dir / name, settings.compress_level)
             rows.append(dict(row, status=Status.OK.value, output=Path(name).as_posix()))
-    except BaseException as error:  # noqa: BLE001 - one file never stops the batch (a decoder may panic); see failure_reason
+    except BaseException as error:  # noqa: BLE001 - one file never stops the batch (decoders panic); failure_reason
         rows = [dict(base, status=Status.ERROR.value, reason=failure_reason(error))]
     return rows
 

@@ -83,7 +83,9 @@ class DatasetRead:
 
 
 def read_dataset(
-    source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
+    source: str | os.PathLike | BinaryIO,
+    stop_before_pixels: bool = False,
+    max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
 ) -> Dataset:
     """Read a DICOM Part 10 file, or a raw dataset without preamble; a file cut short is an error.
 
@@ -104,9 +106,11 @@ def read_dataset(
 
 
 def read_file(
-    source: str | os.PathLike | BinaryIO, stop_before_pixels: bool = False, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES
+    source: str | os.PathLike | BinaryIO,
+    stop_before_pixels: bool = False,
+    max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
 ) -> DatasetRead:
-    """Read a DICOM file and say whether Pixel Data follows and where the file is cut short, or raise :class:`NotDicomError`.
+    """Read a DICOM file, and say whether Pixel Data follows and where the file is cut short.
 
     Files without the 128-byte preamble and ``DICM`` prefix (PS3.10 7.1) are common in
     older archives; they are accepted when a forced read finds an image or SOP Class.
@@ -117,6 +121,10 @@ def read_file(
     there are, silently; the last element is checked against the file size here, so a file
     cut short is reported (``dcmdump`` says "premature end of stream"). A deflated data set
     (PS3.5 A.5) is inflated here, at most ``max_pixel_bytes`` of it (pydicom would inflate it whole).
+
+    Raises :class:`NotDicomError` for what is not DICOM (a corrupt deflate stream included),
+    :class:`TooLargeError` for a deflated data set beyond ``max_pixel_bytes``, and
+    :class:`TruncatedFileError` for a deflate stream cut short.
     """
     if hasattr(source, "read"):
         return _read_open_file(source, stop_before_pixels, max_pixel_bytes)
@@ -185,7 +193,10 @@ def _read_plain(handle: BinaryIO, stop_before_pixels: bool) -> FileDataset:
 
 
 def _read_deflated(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: int) -> DatasetRead | None:
-    """Read a Deflated Explicit VR Little Endian file (PS3.5 A.5), inflating at most ``max_pixel_bytes``; None if it is not one."""
+    """Read a Deflated Explicit VR Little Endian file (PS3.5 A.5), inflating at most ``max_pixel_bytes``.
+
+    Returns None for a file of another transfer syntax.
+    """
     start = handle.tell()
     try:
         preamble = pydicom.filereader.read_preamble(handle, force=True)
@@ -212,14 +223,16 @@ def _read_deflated(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes: 
 
 
 def _inflate(compressed: BinaryIO, out: BinaryIO, limit: int) -> int:
-    """Inflate a raw deflate stream (RFC 1951, no zlib header: PS3.5 A.5) into ``out``; refuse more than ``limit`` bytes."""
+    """Inflate a raw deflate stream (RFC 1951, no zlib header, PS3.5 A.5) into ``out``, refusing beyond ``limit``."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     total = 0
     try:
         while not inflater.eof:
             pending = inflater.unconsumed_tail or compressed.read(2**20)
             if not pending:
-                raise TruncatedFileError(f"the deflate stream (PS3.5 A.5) ends after {total} inflated bytes, before its last block")
+                raise TruncatedFileError(
+                    f"the deflate stream (PS3.5 A.5) ends after {total} inflated bytes, before its last block"
+                )
             # at most 16 MiB a call (a bomb inflates 1000:1), and never 0: max_length 0 means unlimited
             chunk = inflater.decompress(pending, min(2**24, limit + 1 - total))
             total += len(chunk)
@@ -263,7 +276,8 @@ def _examine(ds: FileDataset, handle: BinaryIO, size: int, dataset_start: int) -
         return DatasetRead(ds, cut_short=f"{name}: {max(0, size - value_tell)} of {last.length} bytes present",
                            cut_in_pixel_data=last_tag in _PIXEL_DATA_TAGS)
     elif value_tell + last.length < size:  # pydicom stops silently at an element header cut short
-        return DatasetRead(ds, cut_short=f"the header of the element after {name}: {size - value_tell - last.length} bytes")
+        trailing = size - value_tell - last.length
+        return DatasetRead(ds, cut_short=f"the header of the element after {name}: {trailing} bytes")
     return DatasetRead(ds)
 
 

@@ -251,8 +251,8 @@ def build_index(
         shutil.rmtree(scan_dir, ignore_errors=True)
         scan_dir.mkdir()
         try:
-            return _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress, memory_limit,
-                        max_pixel_bytes)
+            return _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_size, progress,
+                        memory_limit, max_pixel_bytes)
         finally:
             shutil.rmtree(scan_dir, ignore_errors=True)
 

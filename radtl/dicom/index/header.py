@@ -240,7 +240,7 @@ def _element_columns(ds: Dataset, tag: BaseTag, options: HeaderOptions, row: dic
         else:
             values = _convert(_as_list(value), column.kind)
     except (ValueError, TypeError, OverflowError, UnicodeDecodeError, KeyError, IndexError, EOFError,
-            NotImplementedError) as error:  # NotImplementedError: pydicom's "Unknown Value Representation" of a garbled VR
+            NotImplementedError) as error:  # NotImplementedError: pydicom's "Unknown Value Representation"
         notes.append(f"{column.name}: {type(error).__name__} ({_short(error)})")
         return
     if tag.is_private and len(values) > 1:
