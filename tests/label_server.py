@@ -25,7 +25,7 @@ from radtl.bundle import load_bundle_config
 from radtl.transforms import LoadCTVolume
 from tests.orthanc import free_port
 
-__all__ = ["CXR", "INSTALL", "LUNA", "LabelServer", "ct_nifti", "make_app"]
+__all__ = ["CXR", "INSTALL", "LUNA", "LabelServer", "ct_nifti", "ct_studies", "make_app"]
 
 REPO = Path(__file__).resolve().parents[1]
 LUNA = REPO / "dicom_samples" / "tasks" / "luna_nodule"
@@ -38,6 +38,15 @@ def ct_nifti(series: Path, path: Path) -> Path:
     volume = LoadCTVolume()(series)
     nib.save(nib.Nifti1Image(volume[0].numpy().astype(np.int16), volume.affine.numpy()), str(path))
     return path
+
+
+def ct_studies(root: Path) -> Path:
+    """``root/studies``: a local datastore holding two sample CTs as NIfTI, ``ct001`` and ``ct002``."""
+    studies = root / "studies"
+    studies.mkdir()
+    ct_nifti(LUNA / "case001", studies / "ct001.nii.gz")
+    ct_nifti(LUNA / "case002", studies / "ct002.nii.gz")
+    return studies
 
 
 def make_app(root: Path, bundles: dict[str, dict]) -> Path:

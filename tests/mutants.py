@@ -28,19 +28,19 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.dataelem import RawDataElement
 from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.tag import Tag
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     RLELossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
-from pydicom.tag import Tag
 
 __all__ = [
     "Mutant", "HOSTILE_KINDS", "SOURCES", "hostile_mutants", "make_mutants", "with_pixel_data_length", "write_mutants",

@@ -30,7 +30,7 @@ from radtl.label.app import RadtlApp
 from radtl.label.guard import RequestGuard
 from radtl.label.tasks import BundleFineTune
 from radtl.sweep import sweep
-from tests.label_server import LUNA, LabelServer, _command, ct_nifti, make_app
+from tests.label_server import LUNA, LabelServer, _command, ct_nifti, ct_studies, make_app
 
 TOKEN = "radtl-test-token-0123456789abcdef"
 UPLOAD_LIMIT_MB = 4
@@ -62,10 +62,7 @@ def gzip_bomb_label(side: int = 1024) -> bytes:
 def guarded(tmp_path_factory):
     """A server with a bearer token over a studies folder holding two CTs."""
     root = tmp_path_factory.mktemp("label-guarded")
-    studies = root / "studies"
-    studies.mkdir()
-    ct_nifti(LUNA / "case001", studies / "ct001.nii.gz")
-    ct_nifti(LUNA / "case002", studies / "ct002.nii.gz")
+    studies = ct_studies(root)
     app = make_app(root, {"luna_nodule_seg": {}})
     conf = {"models": "luna_nodule_seg"}
     args = ["--max_upload_mb", str(UPLOAD_LIMIT_MB)]

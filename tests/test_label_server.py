@@ -27,7 +27,7 @@ from radtl.label.datastore import PacsDatastore
 from radtl.seg.dicom_seg import read_segmentation
 from radtl.seg.pacs import fetch_series, find_instances, send
 from radtl.transforms.ct.array import LPS_TO_RAS
-from tests.label_server import CXR, LUNA, LabelServer, ct_nifti, make_app
+from tests.label_server import CXR, LUNA, LabelServer, ct_studies, make_app
 from tests.orthanc import orthanc_fixture  # noqa: F401 (fixture orthanc)
 from tests.tools import require_tool, requires_tool
 
@@ -60,10 +60,7 @@ def nodule(shape=GRID) -> np.ndarray:
 def local(tmp_path_factory):
     """A server over a studies folder with two CTs (NIfTI) and a chest radiograph (DICOM)."""
     root = tmp_path_factory.mktemp("label-local")
-    studies = root / "studies"
-    studies.mkdir()
-    ct_nifti(LUNA / "case001", studies / "ct001.nii.gz")
-    ct_nifti(LUNA / "case002", studies / "ct002.nii.gz")
+    studies = ct_studies(root)
     (studies / "cxr001.dcm").write_bytes(CXR.read_bytes())
     app = make_app(root, {"luna_nodule_seg": SEGMENTATION_SETTINGS, "covid19_cxr": CLASSIFICATION_SETTINGS})
     with LabelServer(app, studies, CONF, root) as server:

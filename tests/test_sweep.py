@@ -105,7 +105,10 @@ def test_a_segmentation_sweep_scores_the_validation_series_the_study_held_out(tm
 
 @pytest.mark.parametrize(
     ("argument", "named"),
-    [(["--max_epochs", "$print(1)"], "max_epochs: expected an integer"), (["--lr_typo", "1e-3"], "lr_typo: not a setting")],
+    [
+        (["--max_epochs", "$print(1)"], "max_epochs: expected an integer"),
+        (["--lr_typo", "1e-3"], "lr_typo: not a setting"),
+    ],
 )
 def test_a_setting_the_sweep_cannot_take_is_one_line_and_exit_2_before_any_run(tmp_path, capsys, argument, named):
     with pytest.raises(SystemExit) as stopped:
