@@ -7,18 +7,24 @@ always among them; ``python benchmarks/mutants.py`` runs the whole set (docs/rel
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 
 import radtl.dicom.export as export
 from radtl.dicom.convert import ConversionOptions
 from radtl.dicom.export import ExportSettings, convert_file, convert_tree
 from radtl.dicom.index import build_index, query
+from radtl.dicom.index.build import index_file
+from radtl.dicom.index.header import HeaderOptions
 
 from .mutants import HOSTILE_KINDS, make_mutants, with_pixel_data_length, write_mutants
 
@@ -125,3 +131,42 @@ def test_an_interruption_still_stops_the_run(mutants, tmp_path, monkeypatch):
     monkeypatch.setattr(export, "read_dataset", interrupted)
     with pytest.raises(KeyboardInterrupt):
         convert_file(mutants / "rle-panic.dcm", mutants, tmp_path, ExportSettings())
+
+
+def _with_raw_element(tag: int, vr: str, value: bytes, meta: bool = False) -> bytes:
+    """CT_small with one element written as raw bytes that do not fit its VR (PS3.5 6.2)."""
+    ds = dcmread(get_testdata_file("CT_small.dcm"))
+    target = ds.file_meta if meta else ds
+    target[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, False, True)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("element", "convert_code"),
+    [
+        pytest.param((0x00280011, "WS", b"\x10\x00"), "not-dicom", id="columns-of-an-unknown-vr"),
+        pytest.param((0x00280010, "US", b"\x10\x00\x00"), "not-dicom", id="rows-of-an-odd-length"),
+        pytest.param((0x00020000, "UL", b"\x01\x00\x00\x00\x02\x00\x00\x00", True), None, id="two-group-lengths"),
+    ],
+)
+def test_an_element_whose_bytes_do_not_fit_its_vr_is_a_reason_not_an_internal_error(tmp_path, element, convert_code):
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(_with_raw_element(*element))
+    rows = convert_file(path, tmp_path, tmp_path / "out", ExportSettings(size=32))
+    indexed, _ = index_file(str(path), HeaderOptions())
+    reasons = [row["reason"] for row in rows] + [indexed.get("reason") or ""]
+    assert not [reason for reason in reasons if reason.startswith("internal-error")], reasons
+    if convert_code:
+        assert rows[0]["reason"].startswith(f"{convert_code}: a header element is unreadable")
+        assert indexed["status"] == "ok" and "invalid_values" in indexed  # the index keeps the row, the value noted
+
+
+def test_a_header_without_pixel_data_and_with_two_sop_classes_is_indexed(tmp_path):
+    ds = dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
+    ds.SOPClassUID = ["1.2.840.10008.5.1.4.1.1.2", "1.2.3"]
+    path = tmp_path / "two_sop_classes.dcm"
+    ds.save_as(path, enforce_file_format=False)
+    indexed, _ = index_file(str(path), HeaderOptions())
+    assert indexed["status"] == "ok", indexed.get("reason")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
+from pydicom.errors import BytesLengthException
+
 from radtl.parallel import INTERRUPTIONS
 
 __all__ = [
@@ -25,8 +27,15 @@ __all__ = [
     "TooLargeError",
     "TruncatedFileError",
     "UnsupportedImageError",
+    "ELEMENT_VALUE_ERRORS",
     "failure_reason",
 ]
+
+#: What pydicom raises when it first turns an element's bytes into a value (PS3.5 6.2): bytes that do not
+#: fit the VR (``BytesLengthException``), a VR it does not know (``NotImplementedError``), text that is no
+#: number (``ValueError``), and the like. A header is read lazily, so these come when a value is first used.
+ELEMENT_VALUE_ERRORS = (ValueError, TypeError, OverflowError, UnicodeDecodeError, NotImplementedError,
+                        BytesLengthException)
 
 
 class DicomConversionError(Exception):
@@ -93,6 +102,17 @@ def _is_decoder_panic(error: BaseException) -> bool:
     return type(error).__module__ == "pyo3_runtime" and type(error).__name__ == "PanicException"
 
 
+def _raised_converting_an_element(error: BaseException) -> bool:
+    """Raised while pydicom turned an element's raw bytes into its value (``convert_raw_data_element``)."""
+    frame = error.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == "convert_raw_data_element" and "pydicom" in Path(code.co_filename).parts:
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def failure_reason(error: BaseException) -> str:
     """The manifest or index reason (``"<code>: <detail>"``) for any failure of one file; re-raises interruptions.
 
@@ -102,6 +122,8 @@ def failure_reason(error: BaseException) -> str:
 
     - a :class:`DicomConversionError`: its own code;
     - a decoder panic: ``bad-pixel-data`` (the input made the decoder fail);
+    - an element whose bytes pydicom cannot turn into a value of its VR, found when the value is
+      first used: ``not-dicom``, a header that cannot be parsed (:data:`ELEMENT_VALUE_ERRORS`);
     - ``MemoryError``: ``too-large`` (the budget is checked before decoding; this is the backstop);
     - ``OSError``: ``unreadable`` (permissions, a file that vanished, an I/O error);
     - anything else: ``internal-error``, a bug in radtl, with the exception and where it was raised.
@@ -113,6 +135,8 @@ def failure_reason(error: BaseException) -> str:
     detail = f"{type(error).__name__}: {error}"
     if _is_decoder_panic(error):
         return f"{PixelDataError.code}: the decoder panicked ({detail})"
+    if isinstance(error, ELEMENT_VALUE_ERRORS) and _raised_converting_an_element(error):
+        return f"{NotDicomError.code}: a header element is unreadable ({detail})"
     if isinstance(error, MemoryError):
         return f"{TooLargeError.code}: out of memory while reading ({type(error).__name__})"
     if isinstance(error, OSError):

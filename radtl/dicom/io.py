@@ -41,6 +41,7 @@ __all__ = [
     "DatasetRead",
     "read_file",
     "read_dataset",
+    "sop_class_uid",
     "check_dimensions",
     "decode_frames",
     "native_grayscale_frames",
@@ -164,6 +165,7 @@ def _read_open_file(handle: BinaryIO, stop_before_pixels: bool, max_pixel_bytes:
     handle.seek(start)
     ds = _read_plain(handle, stop_before_pixels)
     meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
+    meta_length = meta_length if isinstance(meta_length, int) else 0  # a damaged (0002,0000) may hold anything
     dataset_start = start + (132 if ds.preamble else 0) + (12 + meta_length if meta_length else 0)
     return _examine(ds, handle, size, dataset_start)
 
@@ -285,9 +287,15 @@ def _keyword(tag: int) -> str:
     return keyword_for_tag(tag) or "(private or unknown)"
 
 
-def _sop_class_name(ds: Dataset) -> str:
+def sop_class_uid(ds: Dataset) -> UID:
+    """The SOP Class UID (PS3.3 C.12.1), or an empty UID when it is missing or damaged (several values, not text)."""
     uid = ds.get("SOPClassUID")
-    return f"{UID(uid).name} ({uid})" if uid else "object without SOP Class UID"
+    return UID(uid) if isinstance(uid, str) else UID("")
+
+
+def _sop_class_name(ds: Dataset) -> str:
+    uid = sop_class_uid(ds)
+    return f"{uid.name} ({uid})" if uid else "object without a (readable) SOP Class UID"
 
 
 def _positive_int(ds: Dataset, keyword: str, default: int | None = None) -> int:

@@ -33,7 +33,6 @@ from typing import Self
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydicom.uid import UID
 from tqdm.auto import tqdm
 
 from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
@@ -41,7 +40,7 @@ from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
 from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
-from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, read_file
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, read_file, sop_class_uid
 from radtl.parallel import chunked, map_chunks
 
 __all__ = ["IndexSummary", "IndexTask", "build_index", "index_file", "index_files"]
@@ -79,7 +78,7 @@ def index_file(path: str, options: HeaderOptions, max_pixel_bytes: int = DEFAULT
                 raise TruncatedFileError(f"the file ends inside {read.cut_short}")
             if not len(ds):
                 raise NotDicomError("no data set after the File Meta Information (the file is cut short)")
-            if not has_pixel_data and "Image Storage" in UID(ds.get("SOPClassUID", "")).name:
+            if not has_pixel_data and "Image Storage" in sop_class_uid(ds).name:
                 notes.append("an image object without Pixel Data: stripped, or the file is cut short")
             values, types, invalid = header_row(ds, has_pixel_data, options)
             row.update(values)

@@ -39,6 +39,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
 from radtl.dicom.deidentification import basic_profile_action, is_uid_replacement
+from radtl.dicom.errors import ELEMENT_VALUE_ERRORS
 
 __all__ = [
     "BOOKKEEPING_COLUMNS",
@@ -239,8 +240,7 @@ def _element_columns(ds: Dataset, tag: BaseTag, options: HeaderOptions, row: dic
             return  # binary, not indexed (as public binary attributes)
         else:
             values = _convert(_as_list(value), column.kind)
-    except (ValueError, TypeError, OverflowError, UnicodeDecodeError, KeyError, IndexError, EOFError,
-            NotImplementedError) as error:  # NotImplementedError: pydicom's "Unknown Value Representation"
+    except (*ELEMENT_VALUE_ERRORS, KeyError, IndexError, EOFError) as error:
         notes.append(f"{column.name}: {type(error).__name__} ({_short(error)})")
         return
     if tag.is_private and len(values) > 1:
@@ -268,7 +268,7 @@ def _element_columns(ds: Dataset, tag: BaseTag, options: HeaderOptions, row: dic
 def _positive(ds: Dataset, keyword: str, default: int | None = None) -> int | None:
     try:
         value = int(ds.get(keyword))
-    except (TypeError, ValueError):
+    except ELEMENT_VALUE_ERRORS:  # a value whose bytes do not fit its VR is noted by _element_columns
         return default
     return value if value > 0 else default
 
