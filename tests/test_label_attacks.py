@@ -406,3 +406,31 @@ def test_a_websocket_without_the_token_is_closed_before_the_app_sees_it():
     assert seen == [] and sent == [{"type": "websocket.close", "code": 1008}]
     asyncio.run(guard(dict(scope, headers=[(b"authorization", f"Bearer {TOKEN}".encode())]), receive, send))
     assert seen == ["websocket"]
+
+
+def nrrd_label(path: Path, shape: tuple[int, ...], encoding: str, data: bytes, extra: str = "") -> Path:
+    sizes = " ".join(map(str, shape))
+    header = f"NRRD0004\ntype: uint8\ndimension: {len(shape)}\nsizes: {sizes}\nencoding: {encoding}\n{extra}\n"
+    path.write_bytes(header.encode() + data)
+    return path
+
+
+def test_a_gzip_nrrd_label_inflating_beyond_its_declared_grid_is_refused_as_it_inflates(tmp_path):
+    from radtl.label.datastore import LabelError, checked_label, declared_grid
+
+    image = ct_nifti(LUNA / "case001", tmp_path / "ct.nii.gz")
+    grid = nib.load(image).shape
+    bomb = nrrd_label(tmp_path / "bomb.nrrd", grid, "gzip", gzip.compress(bytes(64 << 20)))  # 64 MiB in ~64 kB
+    with pytest.raises(LabelError, match="inflates to more than the .* bytes its header declares"):
+        checked_label(bomb, image, segments=1)
+    whole = nrrd_label(tmp_path / "label.nrrd", grid, "gzip", gzip.compress(bytes(int(np.prod(grid)))))
+    assert declared_grid(whole) == (grid, 1)  # gzip data of the declared size passes the check
+
+
+def test_a_detached_nrrd_label_that_would_read_another_file_is_refused(tmp_path):
+    from radtl.label.datastore import LabelError, checked_label
+
+    image = ct_nifti(LUNA / "case001", tmp_path / "ct.nii.gz")
+    detached = nrrd_label(tmp_path / "label.nrrd", nib.load(image).shape, "raw", b"", extra="data file: /etc/passwd\n")
+    with pytest.raises(LabelError, match="a detached NRRD"):
+        checked_label(detached, image, segments=1)

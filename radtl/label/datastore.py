@@ -27,10 +27,11 @@ import os
 import re
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import nibabel as nib
 import nrrd
@@ -159,11 +160,37 @@ def _nrrd_bytes_per_voxel(kind: str) -> int:
     raise LabelError(f"NRRD type {kind!r} is not a voxel type radtl reads")
 
 
+def _check_nrrd_data(data: BinaryIO, header: dict, declared_bytes: int) -> None:
+    """Refuse NRRD data that a reader would take from elsewhere or inflate beyond what the header declares.
+
+    A label is one file: a detached header (``data file``, NRRD0005) could make the server read any file it can
+    reach. gzip data is inflated here in 1 MiB steps, the output discarded, and refused past ``declared_bytes``
+    (pynrrd inflates the whole stream in memory before it looks at the sizes). bzip2 is refused.
+    """
+    if "data file" in header or "datafile" in header:
+        raise LabelError("a detached NRRD (its data in another file) is not taken; submit the label as one .nrrd")
+    encoding = str(header.get("encoding", "raw")).lower()
+    if encoding in ("raw", "txt", "text", "ascii", "hex"):
+        return  # no larger than the upload, which the server bounds
+    if encoding not in ("gzip", "gz"):
+        raise LabelError(f"NRRD encoding {encoding!r} is not taken for labels; use raw or gzip")
+    inflater, inflated, step = zlib.decompressobj(zlib.MAX_WBITS | 16), 0, 2**20
+    try:
+        while not inflater.eof and (pending := inflater.unconsumed_tail or data.read(step)):
+            inflated += len(inflater.decompress(pending, step))
+            if inflated > declared_bytes:
+                raise LabelError(
+                    f"the NRRD's gzip data inflates to more than the {declared_bytes} bytes its header declares"
+                )
+    except zlib.error as error:
+        raise LabelError(f"the NRRD's gzip data is corrupt ({error})") from error
+
+
 def declared_grid(label_path: str | os.PathLike) -> tuple[tuple[int, ...], int]:
     """The shape and bytes per voxel a label file declares, read from its header: its data is not decoded.
 
     NIfTI through nibabel (which reads the 348-byte header, decompressing no more), NRRD through pynrrd's
-    ``read_header``, PNG and JPEG through PIL's lazy open.
+    ``read_header`` (its data checked by :func:`_check_nrrd_data`), PNG and JPEG through PIL's lazy open.
 
     Raises:
         LabelError: another format, or a header that cannot be read.
@@ -175,8 +202,12 @@ def declared_grid(label_path: str | os.PathLike) -> tuple[tuple[int, ...], int]:
             header = nib.load(path).header
             return tuple(int(n) for n in header.get_data_shape()), int(header.get_data_dtype().itemsize)
         if name.endswith(".nrrd"):
-            header = nrrd.read_header(str(path))
-            return tuple(int(n) for n in header["sizes"]), _nrrd_bytes_per_voxel(str(header["type"]))
+            with open(path, "rb") as handle:
+                header = nrrd.read_header(handle)  # leaves the file at the start of the data
+                shape = tuple(int(n) for n in header["sizes"])
+                bytes_per_voxel = _nrrd_bytes_per_voxel(str(header["type"]))
+                _check_nrrd_data(handle, header, math.prod(shape) * bytes_per_voxel)
+            return shape, bytes_per_voxel
         if name.endswith((".png", ".jpg", ".jpeg")):
             with Image.open(path) as image:
                 bands = len(image.getbands())
