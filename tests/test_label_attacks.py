@@ -30,7 +30,7 @@ from radtl.label.app import RadtlApp
 from radtl.label.guard import RequestGuard
 from radtl.label.tasks import BundleFineTune
 from radtl.sweep import sweep
-from tests.label_server import LUNA, LabelServer, _command, ct_nifti, ct_studies, make_app
+from tests.label_server import CXR, LUNA, LabelServer, _command, ct_nifti, ct_studies, make_app
 
 TOKEN = "radtl-test-token-0123456789abcdef"
 UPLOAD_LIMIT_MB = 4
@@ -175,6 +175,16 @@ def test_a_gzip_bomb_label_is_refused_from_its_header_and_memory_stays_bounded(g
     assert "declares (1024, 1024, 1024) voxels" in answer.json()["detail"]
     assert seconds < 10 and grown < 500 << 20, (seconds, grown)
     assert not (Path(guarded.studies) / "labels" / "final" / "ct001.nii.gz").exists()
+
+
+def test_an_image_declaring_more_than_the_per_image_budget_is_refused_from_its_header(guarded):
+    bomb = gzip_bomb_label(side=1100)  # 1.33 GB of uint8 declared, 1.3 MB sent
+    before = guarded.rss_bytes()
+    answer = guarded.request("PUT", "/datastore/image", params={"image": "bomb"}, files={"file": ("bomb.nii.gz", bomb)})
+    grown = guarded.rss_bytes() - before
+    assert answer.status_code == 422 and "over this server's per-image budget" in answer.json()["detail"], answer.text
+    assert grown < 500 << 20, grown
+    assert not list(Path(guarded.studies).glob("bomb*"))
 
 
 def test_a_body_over_the_upload_limit_is_refused_before_it_is_read(guarded):
@@ -434,3 +444,18 @@ def test_a_detached_nrrd_label_that_would_read_another_file_is_refused(tmp_path)
     detached = nrrd_label(tmp_path / "label.nrrd", nib.load(image).shape, "raw", b"", extra="data file: /etc/passwd\n")
     with pytest.raises(LabelError, match="a detached NRRD"):
         checked_label(detached, image, segments=1)
+
+
+@pytest.mark.parametrize("upload", ["ct.nii.gz", "radiograph.dcm"])
+def test_an_image_within_the_budget_is_added_under_its_plain_id(guarded, tmp_path, upload):
+    if upload.endswith(".dcm"):
+        image = CXR
+    else:
+        image = ct_nifti(LUNA / "case003", tmp_path / upload)
+    image_id = f"new-{upload.split('.')[0]}"
+    answer = guarded.request(
+        "PUT", "/datastore/image", params={"image": image_id}, files={"file": (upload, image.read_bytes())}
+    )
+    assert answer.status_code == 200, answer.text
+    suffix = "".join(Path(upload).suffixes)
+    assert [path.name for path in Path(guarded.studies).glob(f"{image_id}.*")] == [f"{image_id}{suffix}"]

@@ -48,6 +48,8 @@ from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoun
 from PIL import Image
 
 from radtl.bundle import SettingError
+from radtl.dicom.errors import DicomConversionError
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, check_dimensions, read_dataset
 from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.networks.transfer import CheckpointError
 from radtl.seg.dicom_seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
@@ -63,6 +65,7 @@ __all__ = [
     "FolderDatastore",
     "LabelError",
     "PacsDatastore",
+    "check_image_budget",
     "check_upload_size",
     "checked_label",
     "declared_grid",
@@ -151,6 +154,31 @@ def check_upload_size(path: str | os.PathLike, what: str) -> None:
     size, limit = Path(path).stat().st_size, max_upload_bytes()
     if size > limit:
         raise HTTPException(status_code=413, detail=f"{what} is {size} bytes; this server takes at most {limit}")
+
+
+def check_image_budget(path: str | os.PathLike, what: str) -> None:
+    """A 422 unless an uploaded image's header declares at most :data:`DEFAULT_MAX_PIXEL_BYTES` of decoded pixels
+    (``radtl convert``'s per-file budget), so that inferring on it later cannot exhaust the server's memory.
+
+    DICOM is checked by :func:`radtl.dicom.io.check_dimensions` (PS3.3 C.7.6.3), NIfTI, NRRD, PNG and JPEG by
+    :func:`declared_grid`; a MetaImage is refused, as its header may name its data in another file.
+    """
+    name = Path(path).name.lower()
+    try:
+        if name.endswith(".dcm"):
+            check_dimensions(read_dataset(path), DEFAULT_MAX_PIXEL_BYTES)
+            return
+        if name.endswith(".mha"):
+            raise LabelError("MetaImage uploads are not taken (their data may lie in another file); use NIfTI")
+        shape, bytes_per_voxel = declared_grid(path)
+    except (DicomConversionError, LabelError) as error:
+        raise HTTPException(status_code=422, detail=f"{what}: {error}") from error
+    if math.prod(shape) * bytes_per_voxel > DEFAULT_MAX_PIXEL_BYTES:
+        raise HTTPException(
+            status_code=422,
+            detail=f"{what} declares {shape} voxels of {bytes_per_voxel} bytes, over this server's per-image budget of "
+            f"{DEFAULT_MAX_PIXEL_BYTES} bytes; refused before reading its data",
+        )
 
 
 def _nrrd_bytes_per_voxel(kind: str) -> int:
@@ -323,6 +351,7 @@ class FolderDatastore(LocalDatastore):
                 status_code=409,
                 detail=f"image {image_id!r} exists; replacing images is off (start with --conf allow_overwrite true)",
             )
+        check_image_budget(image_filename, f"image {image_id!r}")
         return super().add_image(image_id, image_filename, image_info)
 
     def remove_image(self, image_id: str) -> None:
