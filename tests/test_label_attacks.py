@@ -459,3 +459,13 @@ def test_an_image_within_the_budget_is_added_under_its_plain_id(guarded, tmp_pat
     assert answer.status_code == 200, answer.text
     suffix = "".join(Path(upload).suffixes)
     assert [path.name for path in Path(guarded.studies).glob(f"{image_id}.*")] == [f"{image_id}{suffix}"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_model_weights_are_never_replaced_or_deleted_over_http(guarded, method):
+    checkpoint = Path(guarded.app) / "model" / "luna_nodule_seg" / "model.pt"
+    before = checkpoint.read_bytes()
+    files = {"file": ("model.pt", b"a pickle the server would load")} if method == "PUT" else None
+    answer = guarded.request(method, "/model/luna_nodule_seg", files=files)
+    assert answer.status_code == 403 and "not replaced or deleted over HTTP" in answer.json()["detail"]
+    assert checkpoint.read_bytes() == before

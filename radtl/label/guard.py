@@ -9,7 +9,9 @@ serves it as ``radtl.label.asgi:app``. For every HTTP request, before the app se
 2. refuses a body over the upload limit from its ``Content-Length`` alone (413), and a body without one (411), so
    nothing is read that the limit does not bound;
 3. parses the bundle settings of a train request (``POST /train/...``) to their types (422 naming the setting),
-   in the server's process: MONAI Label hands the request to a training subprocess otherwise, too late to answer.
+   in the server's process: MONAI Label hands the request to a training subprocess otherwise, too late to answer;
+4. refuses to replace or delete model weights over HTTP (``PUT``/``DELETE /model/...``, 403): a checkpoint is a
+   pickle-based file the server loads, so it is placed on the server by its operator, never uploaded by a client.
 
 Its settings come from the environment, so every process uvicorn starts reads the same: ``RADTL_LABEL_TOKEN`` or
 ``RADTL_LABEL_TOKEN_FILE`` (a file holding the token), ``RADTL_LABEL_MAX_UPLOAD_MB`` (default
@@ -47,6 +49,7 @@ DEFAULT_MAX_UPLOAD_MB = 512
 MIN_TOKEN_LENGTH = 16
 
 _TRAIN_PATH = re.compile(r"/train(/[^/]*)?/?")
+_MODEL_PATH = re.compile(r"/model/[^/]+/?")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -161,6 +164,10 @@ class RequestGuard:
                 detail = f"the request body is {int(length)} bytes; this server takes at most {self.max_body_bytes}"
                 await _answer(send, 413, detail)
                 return
+        if scope["method"] in ("PUT", "DELETE") and _MODEL_PATH.fullmatch(scope["path"]):
+            await _answer(send, 403, "model weights are not replaced or deleted over HTTP; place the checkpoint on the "
+                                     "server (--conf <bundle> '{\"checkpoint\": PATH}') or fine-tune with /train/")
+            return
         if self.check_train is not None and scope["method"] == "POST" and _TRAIN_PATH.fullmatch(scope["path"]):
             receive = await self._checked_train(receive, send)
             if receive is None:
