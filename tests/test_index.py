@@ -136,21 +136,23 @@ def test_an_image_cut_short_before_its_pixels_is_indexed_with_a_warning(messy_ro
     assert row["status"] == "ok" and not row["HasPixelData"] and "cut short" in row["warnings"]
 
 
-def test_a_file_cut_inside_an_element_of_its_header_is_indexed_with_a_warning_saying_where(tmp_path):
+def indexed_alone(name: str, tmp_path: Path):
+    """The index row of pydicom's test file ``name``, indexed alone."""
     src = tmp_path / "src"
     src.mkdir()
-    (src / "rtplan_truncated.dcm").write_bytes(Path(get_testdata_file("rtplan_truncated.dcm")).read_bytes())
+    (src / name).write_bytes(Path(get_testdata_file(name)).read_bytes())
     build_index(src, tmp_path / "db", progress=False)
     (row,) = files_of(tmp_path / "db").itertuples()
+    return row
+
+
+def test_a_file_cut_inside_an_element_of_its_header_is_indexed_with_a_warning_saying_where(tmp_path):
+    row = indexed_alone("rtplan_truncated.dcm", tmp_path)
     assert row.status == "ok" and "cut short" in row.warnings and "(300A,00B0) BeamSequence" in row.warnings
 
 
 def test_a_deflated_file_is_inflated_and_indexed_with_its_pixel_data(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "image_dfl.dcm").write_bytes(Path(get_testdata_file("image_dfl.dcm")).read_bytes())
-    build_index(src, tmp_path / "db", progress=False)
-    (row,) = files_of(tmp_path / "db").itertuples()
+    row = indexed_alone("image_dfl.dcm", tmp_path)
     assert row.status == "ok" and row.HasPixelData and row.TransferSyntaxUID == "1.2.840.10008.1.2.1.99"
 
 

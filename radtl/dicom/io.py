@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import tempfile
 import warnings
@@ -41,6 +42,7 @@ __all__ = [
     "DatasetRead",
     "read_file",
     "read_dataset",
+    "is_uid",
     "sop_class_uid",
     "check_dimensions",
     "decode_frames",
@@ -285,6 +287,17 @@ def _examine(ds: FileDataset, handle: BinaryIO, size: int, dataset_start: int) -
 
 def _keyword(tag: int) -> str:
     return keyword_for_tag(tag) or "(private or unknown)"
+
+
+#: A UID as PS3.5 9.1 lays it out: digits in components separated by dots (leading zeros, which some vendors
+#: write, are tolerated).
+_UID_SYNTAX = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def is_uid(value: object) -> bool:
+    """Whether ``value`` is a UID (PS3.5 9.1): digit components joined by dots, at most 64 characters. A UID
+    that passes is safe as a file or folder name."""
+    return isinstance(value, str) and len(value) <= 64 and _UID_SYNTAX.fullmatch(value) is not None
 
 
 def sop_class_uid(ds: Dataset) -> UID:

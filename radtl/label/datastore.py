@@ -49,7 +49,7 @@ from PIL import Image
 
 from radtl.bundle import SettingError
 from radtl.dicom.errors import DicomConversionError
-from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, check_dimensions, read_dataset
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, check_dimensions, is_uid, read_dataset
 from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.networks.transfer import CheckpointError
 from radtl.seg.dicom_seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
@@ -83,8 +83,6 @@ IMAGE_EXTENSIONS = ("*.nii.gz", "*.nii", "*.nrrd", "*.mha", "*.png", "*.jpg", "*
 _AFFINE_TOLERANCE_MM = 1e-2
 #: An image id or a label tag a client may name for writing: letters, digits, ``.``, ``_``, ``-``, no path.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-#: A DICOM UID (PS3.5 section 9.1): digits in dot-separated components, at most 64 characters.
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 #: The label formats whose header radtl reads before the data: NIfTI, NRRD, PNG, JPEG.
 LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".png", ".jpg", ".jpeg")
 #: Bytes per voxel of NRRD's ``type`` field (NRRD0005 "type"), by the size its names share.
@@ -144,7 +142,7 @@ def inside(folder: str | os.PathLike, name: str) -> Path:
 
 def series_uid(uid: object) -> str:
     """``uid`` when it is a DICOM UID (PS3.5 section 9.1), the only name a PACS series has here; a 422 otherwise."""
-    if not isinstance(uid, str) or len(uid) > 64 or not _UID.fullmatch(uid):
+    if not is_uid(uid):
         raise HTTPException(status_code=422, detail=f"{str(uid)[:80]!r} is not a Series Instance UID")
     return uid
 

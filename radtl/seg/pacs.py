@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from pydicom import uid
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
+
+from radtl.dicom.io import is_uid
 
 __all__ = ["InstanceRecord", "PacsAddress", "PacsError", "fetch_series", "find_instances", "parse_pacs_url", "send"]
 
@@ -171,7 +172,7 @@ def _with_retries(
 
 def _write_instance(out_dir: Path, sop_instance_uid: str, encoded: bytes) -> Path:
     """Write ``<SOPInstanceUID>.dcm`` through a temporary name, so a reader never sees half a file."""
-    if not re.fullmatch(r"[0-9]+(\.[0-9]+)*", sop_instance_uid or "") or len(sop_instance_uid) > 64:
+    if not is_uid(sop_instance_uid):
         raise ValueError(f"received an instance with an invalid SOP Instance UID {sop_instance_uid!r}")
     path = out_dir / f"{sop_instance_uid}.dcm"
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
