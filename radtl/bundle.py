@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import radtl
+from radtl.errors import RadtlError
 
 __all__ = [
     "BUNDLES_DIR",
@@ -84,7 +85,7 @@ def bundle_metadata(bundle: str | os.PathLike) -> dict:
     return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
 
 
-class SettingError(ValueError):
+class SettingError(RadtlError, ValueError):
     """A bundle setting from outside radtl that radtl will not pass to MONAI's config parser; ``name`` says which."""
 
     def __init__(self, name: str, message: str) -> None:

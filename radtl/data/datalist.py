@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from radtl.atomic import write_text_atomic
+from radtl.errors import RadtlError
 
 __all__ = [
     "SPLITS",
@@ -43,7 +44,7 @@ Item = dict
 Stratum = Callable[[Item], Hashable]
 
 
-class DatasetLayoutError(ValueError):
+class DatasetLayoutError(RadtlError, ValueError):
     """A dataset folder does not have the published layout; the message names what is missing."""
 
 

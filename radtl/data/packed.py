@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from radtl.atomic import write_atomic, write_text_atomic
 from radtl.data.datalist import SPLITS
+from radtl.errors import RadtlError
 from radtl.parallel import chunked, map_chunks
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "NotInPackError", "PackError", "PackResult", "PackedDataset", "PackedImages",
@@ -75,11 +76,11 @@ _RESERVED_KEYS = frozenset(_INDEX_COLUMNS) | {"pack_position"}
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
 
 
-class PackError(ValueError):
+class PackError(RadtlError, ValueError):
     """A pack cannot be written as asked, or a folder is not a complete radtl pack; the message names it."""
 
 
-class NotInPackError(KeyError):
+class NotInPackError(RadtlError, KeyError):
     """An image asked of a pack by its path is not in it."""
 
     def __str__(self) -> str:  # KeyError's str() is the repr of its argument; the message reads better plain

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydicom.errors import BytesLengthException
 
+from radtl.errors import RadtlError
 from radtl.parallel import INTERRUPTIONS
 
 __all__ = [
@@ -38,7 +39,7 @@ ELEMENT_VALUE_ERRORS = (ValueError, TypeError, OverflowError, UnicodeDecodeError
                         BytesLengthException)
 
 
-class DicomConversionError(Exception):
+class DicomConversionError(RadtlError):
     """Base class: a DICOM object that cannot be turned into an image, and why."""
 
     code = "conversion-error"

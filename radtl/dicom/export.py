@@ -37,6 +37,7 @@ from radtl.dicom.convert import ConversionOptions, display_frames
 from radtl.dicom.errors import failure_reason
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import read_dataset
+from radtl.errors import RadtlError
 from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
 
@@ -92,7 +93,7 @@ class ExportSettings:
             raise ValueError(f"compress_level must be 0..9, got {self.compress_level}")
 
 
-class ExportSettingsError(ValueError):
+class ExportSettingsError(RadtlError, ValueError):
     """An OUT converted with other options than this run's (``OUT/settings.json``), or whose record is damaged."""
 
 

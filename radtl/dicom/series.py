@@ -27,6 +27,7 @@ from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.io import decode_frames, read_dataset
 from radtl.dicom.lut import apply_modality_lut
 from radtl.dicom.modules import grayscale_pipeline
+from radtl.errors import RadtlError
 
 __all__ = [
     "CTSeries",
@@ -48,7 +49,7 @@ GAP_TOLERANCE = 1.5
 NON_SERIES_FILES = {"DICOMDIR", "LOCKFILE", "VERSION"}
 
 
-class SeriesError(ValueError):
+class SeriesError(RadtlError, ValueError):
     """A folder that is not one complete, consistent image series."""
 
 

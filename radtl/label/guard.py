@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from radtl.errors import RadtlError
+
 __all__ = [
     "DEFAULT_MAX_UPLOAD_MB",
     "MIN_TOKEN_LENGTH",
@@ -58,7 +60,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class TokenError(ValueError):
+class TokenError(RadtlError, ValueError):
     """The token is configured in a way radtl will not use (both ways at once, an unreadable file, too short)."""
 
 

@@ -45,6 +45,7 @@ from radtl.bundle import (
     run_workflow,
 )
 from radtl.dicom.series import series_files
+from radtl.errors import RadtlError
 from radtl.networks import load_pretrained
 
 __all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "LabelTaskError", "write_label"]
@@ -52,7 +53,7 @@ __all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "Labe
 logger = logging.getLogger(__name__)
 
 
-class LabelTaskError(ValueError):
+class LabelTaskError(RadtlError, ValueError):
     """A request a task cannot serve as given: no trained weights, an image it cannot read, too few labels."""
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from radtl.errors import RadtlError
 from radtl.networks.backbone import Backbone
 from radtl.networks.vit import resize_position_embeddings
 
@@ -64,7 +65,7 @@ class CheckpointSource(str, Enum):
     RADTL = "radtl"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RadtlError, ValueError):
     """A checkpoint that cannot be read, or does not fit the model; the message names the file."""
 
 

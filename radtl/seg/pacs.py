@@ -31,6 +31,7 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
 from radtl.dicom.io import is_uid
+from radtl.errors import RadtlError
 
 __all__ = ["InstanceRecord", "PacsAddress", "PacsError", "fetch_series", "find_instances", "parse_pacs_url", "send"]
 
@@ -63,7 +64,7 @@ _RETRIEVED_SYNTAXES = [[uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]]
 _T = TypeVar("_T")
 
 
-class PacsError(Exception):
+class PacsError(RadtlError):
     """A transfer that did not happen: names the PACS, the operation, the attempts made and the last cause."""
 
     def __init__(self, url: str, operation: str, attempts: int, cause: str):

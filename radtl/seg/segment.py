@@ -23,6 +23,7 @@ from pathlib import Path
 from radtl.bundle import resolve_bundle, root_cause, run_workflow
 from radtl.data import series_datalist
 from radtl.dicom.series import SeriesError, read_series_headers
+from radtl.errors import RadtlError
 from radtl.seg.dicom_seg import names_a_folder, seg_path
 from radtl.seg.pacs import fetch_series, send
 
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 LISTED_SERIES = 3
 
 
-class SegmentOutputError(ValueError):
+class SegmentOutputError(RadtlError, ValueError):
     """An ``--out`` that would lose a SEG: several series for one file, or a SEG already there."""
 
 

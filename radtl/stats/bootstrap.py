@@ -20,13 +20,15 @@ from typing import Any, Literal
 import numpy as np
 from scipy import stats
 
+from radtl.errors import RadtlError
+
 __all__ = ["BOOTSTRAP_METHODS", "BootstrapCI", "BootstrapError", "bootstrap_ci"]
 
 BootstrapMethod = Literal["percentile", "bca", "basic"]
 BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "bca", "basic")
 
 
-class BootstrapError(ValueError):
+class BootstrapError(RadtlError, ValueError):
     """The statistic failed (raised, or gave a non-finite value) on the data or on some resamples."""
 
 

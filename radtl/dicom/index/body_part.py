@@ -61,6 +61,7 @@ import yaml
 from pydicom.datadict import tag_for_keyword
 
 from radtl.dicom.index.sql import sql_identifier, sql_literal
+from radtl.errors import RadtlError
 
 __all__ = [
     "BODY_PART_COLUMNS",
@@ -92,7 +93,7 @@ _TOP_KEYS = ("sources", "rules")
 _BODY_PART_TERM = re.compile(r"^[A-Z0-9]+$")
 
 
-class BodyPartRuleError(ValueError):
+class BodyPartRuleError(RadtlError, ValueError):
     """A rules file that cannot be used: the file, the rule (name or position) and what is wrong."""
 
 

@@ -36,13 +36,14 @@ import pandas as pd
 from radtl.dicom.index.body_part import BodyPartRules, body_part_query_sql, load_body_part_rules
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions
 from radtl.dicom.index.sql import sql_identifier, sql_literal
+from radtl.errors import RadtlError
 
 __all__ = ["DicomIndex", "IndexStoreError", "connect", "query", "write_query"]
 
 FORMAT_VERSION = 1
 
 
-class IndexStoreError(ValueError):
+class IndexStoreError(RadtlError, ValueError):
     """An index folder that is missing, damaged, or was built from another source or with other options."""
 
 
