@@ -62,6 +62,7 @@ from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
+from radiologynet_baseline import baseline_convert  # beside this script too
 from radtl.png import encode_png
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -207,76 +208,6 @@ def _write(ds: Dataset, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
-
-
-# ---------------------------------------------------------------------------
-# Baseline: a plain per-file loop, as RadiologyNET's export code did it
-# ---------------------------------------------------------------------------
-
-
-def _multi(value) -> list[float]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
-        return [float(v) for v in value]
-    return [float(value)]
-
-
-def _paper_window(x: np.ndarray, center: float, width: float) -> np.ndarray:
-    """The study's window: (x - (c - w/2)) / w * 255 inside the window, 0 below, 255 above."""
-    low, high = center - width / 2.0, center + width / 2.0
-    return np.piecewise(x, [x <= low, x > high], [0.0, 255.0, lambda v: (v - low) / width * 255.0])
-
-
-def _baseline_resize(image: np.ndarray, size: int) -> np.ndarray:
-    """Longer side to ``size`` with PIL bilinear, centred on a zero ``size x size`` canvas."""
-    height, width = image.shape
-    scale = size / max(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
-    canvas = np.zeros((size, size), dtype=np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
-    return canvas
-
-
-def baseline_convert(paths: list[Path], root: Path, out: Path, size: int) -> tuple[int, dict[str, float]]:
-    """Convert ``paths`` one by one; return (frames written, seconds per stage)."""
-    stages: dict[str, float] = defaultdict(float)
-    frames = 0
-    clock = time.perf_counter
-    for path in paths:
-        t0 = clock()
-        ds = pydicom.dcmread(path)
-        x = ds.pixel_array.astype(float)
-        t1 = clock()
-        x = x * float(ds.get("RescaleSlope", 1) or 1) + float(ds.get("RescaleIntercept", 0) or 0)
-        invert = ds.get("PhotometricInterpretation", "") == "MONOCHROME1"
-        image = None
-        for center, width in zip(_multi(ds.get("WindowCenter")), _multi(ds.get("WindowWidth"))):
-            y = _paper_window(x, center, width)
-            if invert:
-                y = 255.0 - y
-            candidate = np.rint(y).astype(np.uint8)
-            if candidate.min() != candidate.max():  # first window whose output is not a single colour
-                image = candidate
-                break
-        if image is None:  # no usable window: the frame's own range (not reached by this corpus)
-            y = (x - x.min()) / max(float(x.max() - x.min()), 1e-12) * 255.0
-            image = np.rint(255.0 - y if invert else y).astype(np.uint8)
-        t2 = clock()
-        image = _baseline_resize(image, size)
-        t3 = clock()
-        target = out / path.relative_to(root).with_suffix(".png")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(target, "PNG")
-        t4 = clock()
-        frames += 1
-        stages["read+decode"] += t1 - t0
-        stages["rescale+window+invert+uint8"] += t2 - t1
-        stages["resize+pad"] += t3 - t2
-        stages["PNG encode+write"] += t4 - t3
-    return frames, stages
 
 
 # ---------------------------------------------------------------------------

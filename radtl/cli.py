@@ -1,56 +1,27 @@
 """The ``radtl`` command line: a thin ``fire`` layer over the library.
 
-radtl convert SRC OUT [--size 256] [--formula dicom|paper] [--workers N] [--scheduler tcp://host:port]
-              [--max_pixel_bytes 1073741824]
-radtl index SRC DB [--workers N] [--scheduler tcp://host:port] [--include_private] [--exclude_phi] [--retry_errors]
-            [--max_pixel_bytes 1073741824]
-radtl query DB "SQL" [--out FILE.parquet|FILE.csv]
-radtl profile DB [--out profile.csv] [--min_fill_rate 0.35] [--max_levels 50]
-radtl impute-body-part DB [--rules FILE.yaml]
-radtl tag-features DB OUT [--sample 100000] [--continuous a,b] [--categorical c,d]
-radtl pseudolabel CONFIG.yaml [--out DIR]
-radtl pack DATALIST.json OUT [--size 224] [--shard_size 4096] [--splits training,validation,test] [--workers N]
-           [--scheduler tcp://host:port]
-radtl networks
-radtl sweep BUNDLE [--lrs 1e-2,1e-3,1e-4,1e-5] [--repeats 5] [--init random,imagenet:PATH,radiologynet:PATH]
-                   [--backbones a,b] [--train_fraction 0.05,0.25,0.5] [--output_dir DIR] [--max_epochs 10 ...]
-radtl check-weights NETWORK CHECKPOINT [--source auto|radiologynet|torchvision|radtl] [--strict]
-                    [--in_channels 3] [--num_classes 1000] [--out_channels ...]
-radtl segment SERIES_DIR --out SEG.dcm|FOLDER/ [--overwrite] [--bundle luna_nodule_seg] [--send URL] [--fractional]
-              [--fetch URL --study UID --series UID] [--checkpoint PATH] [--threshold 0.5 ...]
-radtl send FILE [FILE ...] --to URL
-radtl report SWEEP_DIR [SWEEP_DIR ...] --out DIR [--ratings SHEET.csv[,SHEET.csv] --key KEY.csv]
-radtl gradcam BUNDLE --checkpoint MODEL.pt --out DIR [--split test] [--method gradcam|gradcam++] [--limit N]
-radtl rating-sheet --sources NAME=HEATMAP_DIR,NAME=HEATMAP_DIR --out DIR [--n 20] [--seed 0]
-radtl probe BUNDLE --checkpoint CKPT --out DIR [--ks 1,5,20] [--scales 224,112,56] [--lora_ranks 8,16]
-radtl perturb BUNDLE --checkpoints NAME=MODEL.pt[,NAME=MODEL.pt] --out DIR [--shifts 0.1,0.2] [--scales 0.8,1.2]
+``radtl`` (or ``radtl --help``) lists the commands; ``radtl COMMAND --help`` shows one command's arguments,
+options with their defaults, and an example. The listing, the help and the check of a command line before it runs
+(an unknown option is refused, naming the closest one) are read from the methods below by :mod:`radtl.commands`.
+
+Each command imports what it uses when it runs: ``radtl --help``, ``convert``, ``index``, ``query``, ``profile``,
+``impute-body-part`` and ``send`` never import torch, MONAI or Ignite (``tests/test_cli.py`` checks it), so they
+start in about the time ``import pydicom`` takes (``benchmarks/cli_startup.py``).
+
+A user error (:class:`radtl.errors.RadtlError`, a missing path, a bad value) prints one line,
+``radtl <command>: <what is wrong>; <what to do>``, and exits with status 2; ``--debug`` (or ``RADTL_DEBUG=1``)
+shows the traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
-import fire
-
-from radtl.data.packed import PackError, write_pack
-from radtl.dicom.convert import ConversionOptions
-from radtl.dicom.export import ExportSettings, convert_tree
-from radtl.dicom.index import IndexStoreError, body_part_report, build_index, profile_columns, write_query
-from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES
-from radtl.dicom.series import SeriesError
-from radtl.networks import CheckpointError, available, create, load_pretrained
-from radtl.pseudolabel import tag_features_from_index
-from radtl.pseudolabel.pipeline import run_pseudolabel
-from radtl.seg.pacs import PacsError
-from radtl.seg.pacs import send as send_to_pacs
-from radtl.seg.segment import segment as run_segment
-from radtl.sweep import sweep as run_sweep
-
+from radtl.commands import check_arguments, commands, debug_requested, find_command, is_user_error, listing
+from radtl.commands import positional, user_error_line
+from radtl.errors import UsageError
 
 class RadtlCLI:
     """radtl: radiology transfer learning on MONAI."""
@@ -70,7 +41,7 @@ class RadtlCLI:
         min_aspect: float = 0.1,
         retry_errors: bool = False,
         progress: bool | None = None,
-        max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
+        max_pixel_bytes: int | None = None,
     ) -> None:
         """Convert DICOM files under SRC to 8-bit PNGs in OUT, with OUT/manifest.csv.
 
@@ -94,19 +65,24 @@ class RadtlCLI:
             progress: show a progress bar (default: on a terminal).
             max_pixel_bytes: per-file budget: decoded pixel bytes declared by the header, and the
                 size a deflated file may inflate to (default 1 GiB); a file beyond is an error row.
+
+        Example:
+            radtl convert dicom_samples out/samples --size 256 --workers 2
         """
-        with _exit_on_bad_input("radtl convert"):
-            settings = ExportSettings(
-                size=size,
-                conversion=ConversionOptions(formula=formula, voi_preference=voi, color=color,
-                                             max_pixel_bytes=int(max_pixel_bytes)),
-                compress_level=compress_level,
-                min_value_fraction=min_value_fraction,
-                min_aspect=min_aspect,
-            )
-            summary = convert_tree(
-                src, out, settings, workers=workers, scheduler=scheduler, retry_errors=retry_errors, progress=progress
-            )
+        from radtl.dicom.convert import ConversionOptions
+        from radtl.dicom.export import ExportSettings, convert_tree
+
+        budget = {} if max_pixel_bytes is None else {"max_pixel_bytes": int(max_pixel_bytes)}
+        settings = ExportSettings(
+            size=size,
+            conversion=ConversionOptions(formula=formula, voi_preference=voi, color=color, **budget),
+            compress_level=compress_level,
+            min_value_fraction=min_value_fraction,
+            min_aspect=min_aspect,
+        )
+        summary = convert_tree(
+            src, out, settings, workers=workers, scheduler=scheduler, retry_errors=retry_errors, progress=progress
+        )
         print(summary)
         print(f"manifest: {out}/manifest.csv")
 
@@ -121,9 +97,12 @@ class RadtlCLI:
         retry_errors: bool = False,
         chunk_size: int = 1000,
         progress: bool | None = None,
-        max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES,
+        max_pixel_bytes: int | None = None,
     ) -> None:
         """Index the headers of every DICOM file under SRC into the Parquet dataset DB (re-running updates it).
+
+        A folder without one DICOM file is indexed too (every file an error row, exit status 0) and the
+        summary says that no DICOM file was found.
 
         Args:
             src: the archive: a folder searched recursively, or one file.
@@ -136,16 +115,19 @@ class RadtlCLI:
             chunk_size: files per task and per Parquet part.
             progress: show a progress bar (default: on a terminal).
             max_pixel_bytes: the most a deflated file's data set may inflate to (default 1 GiB).
+
+        Example:
+            radtl index dicom_samples out/index --workers 2
         """
-        try:
-            summary = build_index(src, db, workers=workers, scheduler=scheduler, include_private=include_private,
-                                  exclude_phi=exclude_phi, retry_errors=retry_errors, chunk_size=chunk_size,
-                                  progress=progress, max_pixel_bytes=int(max_pixel_bytes))
-        except (IndexStoreError, FileNotFoundError) as error:
-            print(f"radtl index: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+        from radtl.dicom.index.build import build_index
+
+        budget = {} if max_pixel_bytes is None else {"max_pixel_bytes": int(max_pixel_bytes)}
+        summary = build_index(src, db, workers=workers, scheduler=scheduler, include_private=include_private,
+                              exclude_phi=exclude_phi, retry_errors=retry_errors, chunk_size=chunk_size,
+                              progress=progress, **budget)
         print(summary)
-        print(f"query it: radtl query {db} \"SELECT Modality, count(*) FROM dicom GROUP BY ALL\"")
+        if summary.found_dicom:
+            print(f"query it: radtl query {db} \"SELECT Modality, count(*) FROM dicom GROUP BY ALL\"")
 
     def query(self, db: str, sql: str, out: str | None = None) -> None:
         """Run SQL over the index DB (the table is `dicom`); print CSV, or write --out FILE.parquet / FILE.csv.
@@ -154,12 +136,13 @@ class RadtlCLI:
             db: the index folder.
             sql: a DuckDB query, e.g. "SELECT Modality, count(*) AS files FROM dicom GROUP BY ALL".
             out: write the result to this .parquet or .csv file instead of printing it.
+
+        Example:
+            radtl query out/index "SELECT Modality, count(*) AS files FROM dicom GROUP BY ALL"
         """
-        try:
-            rows = write_query(db, sql, out)
-        except (IndexStoreError, ValueError, duckdb.Error) as error:
-            print(f"radtl query: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+        from radtl.dicom.index.store import write_query
+
+        rows = write_query(db, sql, out)
         if out:
             print(f"{rows} row(s) written to {out}")
 
@@ -173,7 +156,12 @@ class RadtlCLI:
             min_fill_rate: least fraction of files a selected tag is filled in.
             min_distinct: least number of distinct values of a selected tag.
             max_levels: most levels of a selected categorical tag.
+
+        Example:
+            radtl profile out/index --out out/profile.csv
         """
+        from radtl.dicom.index.profile import profile_columns
+
         table = profile_columns(db, min_fill_rate=min_fill_rate, min_distinct=min_distinct, max_levels=max_levels)
         if out:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -195,9 +183,13 @@ class RadtlCLI:
         Args:
             db: the index folder.
             rules: a rules file (default: DB/body_part_rules.yaml when present, else radtl's own).
+
+        Example:
+            radtl impute-body-part out/index
         """
-        report = body_part_report(db, rules)
-        print(report)
+        from radtl.dicom.index.profile import body_part_report
+
+        print(body_part_report(db, rules))
 
     def tag_features(
         self,
@@ -222,19 +214,20 @@ class RadtlCLI:
             fitted: apply this saved tag_features.joblib instead of fitting (new data, same preprocessing).
             sample: rows the preprocessing is fitted on.
             seed: the sample's and the forests' seed.
-        """
-        def names(text):
-            return None if text is None else [n for n in (text if isinstance(text, (list, tuple)) else text.split(",")) if n]
 
-        try:
-            target = tag_features_from_index(db, out, names(continuous), names(categorical), fitted=fitted,
-                                             sample=sample, seed=seed)
-        except (IndexStoreError, ValueError, duckdb.Error) as error:
-            print(f"radtl tag-features: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+        Example:
+            radtl tag-features out/index out/tags --sample 20000
+        """
+        from radtl.pseudolabel import tag_features_from_index
+
+        def names(text):
+            return None if text is None else _split_list(text)
+
+        target = tag_features_from_index(db, out, names(continuous), names(categorical), fitted=fitted,
+                                         sample=sample, seed=seed)
         print(f"features: {target}")
 
-    def pseudolabel(self, config: str, out: str | None = None, progress: bool = True) -> None:
+    def pseudolabel(self, config: str, out: str | None = None, progress: bool | None = None) -> None:
         """Pseudo-label an archive: embed tags, images and reports, fuse, cluster, score, keep the homogeneous clusters.
 
         Reads the index, the converted images and a reports CSV as CONFIG (YAML) says (see
@@ -244,15 +237,14 @@ class RadtlCLI:
         Args:
             config: the pipeline's configuration file.
             out: the output folder (default: the configuration's ``out``).
-            progress: show progress bars while the encoders train.
+            progress: show progress bars while the encoders train (default: on a terminal).
+
+        Example:
+            radtl pseudolabel docs/examples/pseudolabel.yaml --out out/pseudolabels
         """
-        _log_to_console()
-        try:
-            result = run_pseudolabel(config, progress=progress, out=out)
-        except (FileNotFoundError, IndexStoreError, TypeError, ValueError, duckdb.Error) as error:
-            print(f"radtl pseudolabel: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
-        print(result)
+        from radtl.pseudolabel.pipeline import run_pseudolabel
+
+        print(run_pseudolabel(config, progress=_on_terminal(progress), out=out))
 
     def pack(
         self,
@@ -263,7 +255,7 @@ class RadtlCLI:
         splits: str = "training,validation,test",
         workers: int = 1,
         scheduler: str | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> None:
         """Pack a datalist's images into OUT: uint8 S x S images in .npy shards (memory-mapped) with a Parquet index.
 
@@ -279,41 +271,84 @@ class RadtlCLI:
             splits: the datalist's splits to pack, comma separated.
             workers: processes on this machine (a local Dask cluster when > 1).
             scheduler: address of a Dask scheduler (tcp://host:port) to run on a cluster.
-            progress: show a progress bar (one step per shard).
+            progress: show a progress bar, one step per shard (default: on a terminal).
+
+        Example:
+            radtl pack out/pseudolabels/datalist.json out/pack --size 224
         """
-        try:  # fire hands "a,b" over as a tuple; write_pack takes either
-            result = write_pack(datalist, out, size=size, shard_size=shard_size, splits=splits, workers=workers,
-                                scheduler=scheduler, progress=progress)
-        except (PackError, FileNotFoundError) as error:
-            print(f"radtl pack: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
+        from radtl.data.packed import write_pack
+
+        # fire hands "a,b" over as a tuple; write_pack takes either
+        result = write_pack(datalist, out, size=size, shard_size=shard_size, splits=splits, workers=workers,
+                            scheduler=scheduler, progress=_on_terminal(progress))
         print(result)
         print(f"pack: {result.out}")
 
     def networks(self) -> None:
-        """List the networks radtl builds (the names ``radtl.networks.create`` takes)."""
+        """List the networks radtl builds (the names ``radtl.networks.create`` takes).
+
+        Example:
+            radtl networks
+        """
+        from radtl.networks import available
+
         print("\n".join(available()))
 
-    def check_weights(
-        self, network: str, checkpoint: str, source: str = "auto", strict: bool = False, **network_kwargs
-    ):
+    def bundles(self) -> None:
+        """List the bundles radtl finds: name, kind, task, default network and folder.
+
+        Example:
+            radtl bundles
+        """
+        from radtl.bundle import bundle_table
+
+        print(bundle_table())
+
+    def run(self, bundle: str, *configs: str, set: Sequence[str] = ()) -> None:
+        """Run a bundle's workflow by name, merging its configs as `python -m monai.bundle run` does.
+
+        CONFIGS are names in the bundle's configs/ folder (train, evaluate, inference; train.json is read
+        first when evaluate or inference is named) or paths; a failure prints radtl's root cause in one line.
+        `python -m monai.bundle run --config_file ...` keeps working the MONAI way.
+
+        Args:
+            bundle: a bundle name (radtl bundles lists them) or folder.
+            configs: the configs to merge, later ones overriding earlier ones (default: train).
+            set: a bundle setting as key=value, repeatable; the key must be in the bundle's config.
+
+        Example:
+            radtl run btmr evaluate --set dataset_dir=dicom_samples/tasks/btmr --set output_dir=out/btmr
+        """
+        from radtl.bundle import bundle_overrides, run_bundle
+
+        chosen = list(configs) or ["train"]
+        run_bundle(bundle, chosen, bundle_overrides(bundle, set, chosen))
+
+    def check_weights(self, network: str, checkpoint: str, source: str = "auto", strict: bool = False,
+                      in_channels: int | None = None, num_classes: int | None = None,
+                      out_channels: int | None = None) -> None:
         """Load CHECKPOINT into a fresh NETWORK and print what fits, before any training.
 
         Args:
-            network: a registered name (``radtl networks``).
+            network: a registered name (radtl networks).
             checkpoint: a .pth/.pt file, a RadiologyNET .tar.gz release, or a URL.
             source: auto, radiologynet, torchvision or radtl.
             strict: fail on any missing, unexpected or shape-mismatched tensor.
-            network_kwargs: arguments for the network, e.g. --in_channels 1 --num_classes 4.
+            in_channels: the network's input channels (default: the network's own).
+            num_classes: a classifier's classes (default: the network's own).
+            out_channels: a segmentation network's output channels (default: the network's own).
+
+        Example:
+            radtl check-weights resnet18 resnet18.pth --in_channels 1 --num_classes 2
         """
-        model = create(network, **network_kwargs)
+        import logging
+
+        from radtl.networks import create, load_pretrained
+
+        given = {"in_channels": in_channels, "num_classes": num_classes, "out_channels": out_channels}
+        model = create(network, **{k: v for k, v in given.items() if v is not None})
         logging.getLogger("radtl.networks").setLevel(logging.ERROR)  # the report is printed below, not logged twice
-        try:
-            report = load_pretrained(model, checkpoint, source=source, strict=strict)
-        except CheckpointError as error:
-            print(error, file=sys.stderr)
-            raise SystemExit(2) from error
-        print(report)
+        print(load_pretrained(model, checkpoint, source=source, strict=strict))
 
     def sweep(
         self,
@@ -326,7 +361,7 @@ class RadtlCLI:
         output_dir: str | None = None,
         seed: int = 1221,
         energy_country: str = "HRV",
-        **bundle_settings,
+        set: Sequence[str] = (),
     ) -> None:
         """Run the study's fine-tuning grid over BUNDLE, resumably; write results, curves and selection tables.
 
@@ -340,16 +375,21 @@ class RadtlCLI:
             output_dir: where runs and tables go (default sweeps/<bundle>).
             seed: the first repeat's seed.
             energy_country: grid (ISO alpha-3) for emissions_kg, recorded with energy_kwh when codecarbon is installed.
-            bundle_settings: any bundle setting for every run, e.g. --max_epochs 10 --dataset_dir /data/btmr.
+            set: a bundle setting for every run as key=value, repeatable (--set max_epochs=10); checked against
+                the bundle's config.
+
+        Example:
+            radtl sweep btmr --lrs 1e-3,1e-4 --repeats 2 --set max_epochs=5 --output_dir sweeps/btmr
         """
-        _log_to_console()
-        with _exit_on_bad_input("radtl sweep"):  # a setting refused by radtl.bundle.checked_settings, before any run
-            out = run_sweep(
-                bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country,
-                **bundle_settings,
-            )
+        from radtl.bundle import bundle_overrides
+        from radtl.sweep import sweep as run_sweep
+
+        settings = bundle_overrides(bundle, set)
+        out = run_sweep(bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country,
+                        **settings)
         print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
 
+    @positional("series_dir")
     def segment(
         self,
         series_dir: str | None = None,
@@ -362,9 +402,12 @@ class RadtlCLI:
         checkpoint: str | None = None,
         fractional: bool = False,
         overwrite: bool = False,
-        **bundle_settings,
+        set: Sequence[str] = (),
     ) -> None:
         """Segment CT series with a bundle and write one DICOM Segmentation per series; fetch from / send to a PACS.
+
+        Beside each SEG goes a PNG preview: the slices with the most segmented voxels, the mask outlined.
+        When a send fails the SEGs are kept; `radtl send` stores them once the PACS is back.
 
         Args:
             series_dir: the folder holding one CT series, or a folder of series folders (with --fetch: where
@@ -379,21 +422,29 @@ class RadtlCLI:
             checkpoint: trained weights (default: the bundle's models/model.pt).
             fractional: write probabilities (FRACTIONAL) instead of the thresholded mask (BINARY).
             overwrite: replace SEGs already at the output paths (refused otherwise).
-            bundle_settings: any bundle setting, e.g. --threshold 0.4 --min_nodule_volume_mm3 30.
+            set: a bundle setting as key=value, repeatable (--set threshold=0.4); checked against the bundle's config.
+
+        Examples:
+            radtl segment dicom_samples/tasks/luna_nodule_seg/case001 --out out/case001.seg.dcm
+            radtl segment --fetch http://localhost:8042/dicom-web --study 1.2.3 --series 1.2.3.4 --out out/segs/
         """
-        _log_to_console()
+        from radtl.bundle import bundle_overrides
+        from radtl.seg.pacs import PacsError
+        from radtl.seg.segment import segment as run_segment
+
+        if series_dir is None and fetch is None:
+            raise UsageError("give a series folder, or --fetch URL with --study and --series",
+                             hint="radtl segment --help shows both")
         try:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
-                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, **bundle_settings,
+                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, **bundle_overrides(bundle, set),
             )
-        except (SeriesError, PacsError, FileNotFoundError, ValueError) as error:
-            print(f"radtl segment: {error}", file=sys.stderr)
-            if isinstance(error, PacsError) and Path(out).is_dir():
-                print(f"radtl segment: the SEGs are kept in {out}; send them when the PACS is back", file=sys.stderr)
-            elif isinstance(error, PacsError) and Path(out).is_file():
-                print(f"radtl segment: the SEG is kept at {out}; send it again when the PACS is back", file=sys.stderr)
-            raise SystemExit(2) from error
+        except PacsError as error:
+            kept = "the SEGs are kept in" if Path(out).is_dir() else "the SEG is kept at"
+            if Path(out).exists():
+                error.hint = f"{kept} {out}; send with `radtl send ... --to {send}` when the PACS is back"
+            raise
         for seg in result.segs:
             print(f"SEG: {seg}")
         print(f"wrote {len(result.segs)} SEG(s)")
@@ -406,15 +457,16 @@ class RadtlCLI:
         Args:
             paths: the DICOM files.
             to: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
-        """
-        _log_to_console()
-        try:
-            stored = send_to_pacs(list(paths), to)
-        except (PacsError, ValueError) as error:
-            print(f"radtl send: {error}", file=sys.stderr)
-            raise SystemExit(2) from error
-        print(f"sent to {to}: {len(stored)} instance(s) stored")
 
+        Example:
+            radtl send out/case001.seg.dcm --to http://localhost:8042/dicom-web
+        """
+        from radtl.seg.pacs import send as send_to_pacs
+
+        if not paths:
+            raise UsageError("give the DICOM files to send", hint="usage: radtl send FILE [FILE ...] --to URL")
+        stored = send_to_pacs(list(paths), to)
+        print(f"sent to {to}: {len(stored)} instance(s) stored")
 
     def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,
                title: str = "Initialisation comparison") -> None:
@@ -426,23 +478,24 @@ class RadtlCLI:
             ratings: heatmap rating sheets filled in by the raters (comma separated), with --key.
             key: the key.csv that unblinds the rating sheets' panels.
             title: the report's title.
+
+        Example:
+            radtl report sweeps/btmr --out report/btmr
         """
         from radtl.report.comparison import build_report
 
-        _log_to_console()
         if bool(ratings) != bool(key):
-            raise SystemExit("radtl report: --ratings and --key go together")
-        with _exit_on_bad_input("radtl report"):
-            rated = None
-            if ratings:
-                from radtl.interpret.rating import read_ratings
+            raise UsageError("--ratings and --key go together", hint="give both, or neither")
+        rated = None
+        if ratings:
+            from radtl.interpret.rating import read_ratings
 
-                rated = read_ratings(_split_list(ratings), key)
-            markdown, page = build_report(list(results), out, ratings=rated, title=title)
+            rated = read_ratings(_split_list(ratings), key)
+        markdown, page = build_report(list(results), out, ratings=rated, title=title)
         print(f"report: {markdown}\nhtml: {page}")
 
     def gradcam(self, bundle: str, checkpoint: str, out: str, split: str = "test", method: str = "gradcam",
-                limit: int = 0, **bundle_settings) -> None:
+                limit: int = 0, set: Sequence[str] = ()) -> None:
         """Grad-CAM (or Grad-CAM++) heatmaps of a classification bundle's split: input beside overlay, as PNGs.
 
         Args:
@@ -452,43 +505,46 @@ class RadtlCLI:
             split: datalist split (training, validation, test).
             method: gradcam or gradcam++.
             limit: at most this many images (0: all).
-            bundle_settings: any bundle setting, e.g. --dataset_dir /data/btmr.
+            set: a bundle setting as key=value, repeatable (--set dataset_dir=/data/btmr).
+
+        Example:
+            radtl gradcam btmr --checkpoint sweeps/btmr/runs/RUN/model.pt --out out/cam --limit 8
         """
+        from radtl.bundle import bundle_overrides
         from radtl.evaluation.runs import BundleTask, write_heatmaps
 
-        _log_to_console()
-        with _exit_on_bad_input("radtl gradcam"):
-            table = write_heatmaps(BundleTask(bundle, out, **bundle_settings), checkpoint, split, method, limit)
-        print(f"heatmaps: {table}")
+        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        print(f"heatmaps: {write_heatmaps(task, checkpoint, split, method, limit)}")
 
     def rating_sheet(self, sources: str, out: str, n: int = 20, seed: int = 0, raters: str = "rater_1,rater_2") -> None:
         """A blinded rating sheet of the same cases' heatmaps from several models (thesis 5.1).
 
         Args:
-            sources: NAME=DIR pairs, comma separated, each DIR a ``radtl gradcam`` output (heatmaps.csv).
+            sources: NAME=DIR pairs, comma separated, each DIR a radtl gradcam output (heatmaps.csv).
             out: the sheet's folder: sheet.csv and images/ for the raters, key.csv for the organiser.
             n: cases to rate.
             seed: seed of the case choice and the panel order.
             raters: rater names, comma separated.
+
+        Example:
+            radtl rating-sheet --sources random=out/cam_random,imagenet=out/cam_imagenet --out out/sheet
         """
         from radtl.evaluation.runs import heatmap_sources
         from radtl.interpret.rating import write_rating_sheet
 
-        _log_to_console()
-        folders = dict(entry.split("=", 1) for entry in _split_list(sources))
-        with _exit_on_bad_input("radtl rating-sheet"):
-            sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
+        folders = _pairs(sources, "--sources")
+        sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
         print(f"rating sheet: {sheet}")
 
     def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
               scales: str = "224,112,56", head_epochs: int = 100, lora_ranks: str = "8,16", lora_epochs: int = 10,
-              lora_lr: float = 1e-3, embedding: str = "tsne", **bundle_settings) -> None:
+              lora_lr: float = 1e-3, embedding: str = "tsne", set: Sequence[str] = ()) -> None:
         """Frozen-backbone evaluation of any radtl checkpoint on a classification bundle's data (Radio DINO / OmniRad).
 
         Args:
             bundle: a classification bundle's folder or name.
             out: the folder of probe.json, probe.csv and embedding.png.
-            checkpoint: a backbone.pt, model.pt or RadiologyNET .tar.gz of the bundle's --backbone (none: random).
+            checkpoint: a backbone.pt, model.pt or RadiologyNET .tar.gz of the bundle's backbone (none: random).
             ks: kNN neighbours.
             scales: input sizes of the multi-scale logistic probe.
             head_epochs: epochs of the head-only regime.
@@ -496,19 +552,21 @@ class RadtlCLI:
             lora_epochs: epochs per LoRA run.
             lora_lr: learning rate of the adapters and the head.
             embedding: tsne, umap or pca.
-            bundle_settings: any bundle setting, e.g. --backbone resnet18 --dataset_dir /data/btmr.
+            set: a bundle setting as key=value, repeatable (--set backbone=resnet18).
+
+        Example:
+            radtl probe btmr --checkpoint out/pretrain/backbone.pt --out out/probe --set backbone=resnet18
         """
+        from radtl.bundle import bundle_overrides
         from radtl.evaluation.runs import BundleTask, probe_backbone
 
-        _log_to_console()
-        with _exit_on_bad_input("radtl probe"):
-            path = probe_backbone(BundleTask(bundle, out, **bundle_settings), checkpoint, _split_list(ks, int),
-                                  _split_list(scales, int), head_epochs, _split_list(lora_ranks, int), lora_epochs,
-                                  lora_lr, embedding)
+        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        path = probe_backbone(task, checkpoint, _split_list(ks, int), _split_list(scales, int), head_epochs,
+                              _split_list(lora_ranks, int), lora_epochs, lora_lr, embedding)
         print(f"probe: {path}")
 
     def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",
-                scales: str = "0.8,1.2", limit: int = 0, **bundle_settings) -> None:
+                scales: str = "0.8,1.2", limit: int = 0, set: Sequence[str] = ()) -> None:
         """Robustness to ROI perturbation (the bone-tumour study): predictions under shifted and scaled boxes.
 
         Args:
@@ -519,26 +577,18 @@ class RadtlCLI:
             shifts: box shifts as fractions of its size, each applied in four directions.
             scales: box scale factors about its centre.
             limit: at most this many images (0: all).
-            bundle_settings: any bundle setting.
+            set: a bundle setting as key=value, repeatable.
+
+        Example:
+            radtl perturb btmr --checkpoints random=a/model.pt,imagenet=b/model.pt --out out/perturb
         """
+        from radtl.bundle import bundle_overrides
         from radtl.evaluation.runs import BundleTask, perturbation_robustness
 
-        _log_to_console()
-        models = dict(entry.split("=", 1) for entry in _split_list(checkpoints))
-        with _exit_on_bad_input("radtl perturb"):
-            path = perturbation_robustness(BundleTask(bundle, out, **bundle_settings), models, split,
-                                           _split_list(shifts, float), _split_list(scales, float), limit)
+        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        path = perturbation_robustness(task, _pairs(checkpoints, "--checkpoints"), split,
+                                       _split_list(shifts, float), _split_list(scales, float), limit)
         print(f"stability: {path}")
-
-
-@contextlib.contextmanager
-def _exit_on_bad_input(command: str) -> Iterator[None]:
-    """Bad input (a checkpoint of another architecture, a missing file or package) as one line and exit status 2."""
-    try:
-        yield
-    except (CheckpointError, FileNotFoundError, FileExistsError, ImportError, ValueError) as error:
-        print(f"{command}: {error}", file=sys.stderr)
-        raise SystemExit(2) from error
 
 
 def _split_list(values, kind=str) -> list:
@@ -550,13 +600,90 @@ def _split_list(values, kind=str) -> list:
     return [kind(v.strip() if isinstance(v, str) else v) for v in values]
 
 
-def _log_to_console() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+def _pairs(text, option: str) -> dict[str, str]:
+    """``NAME=VALUE,NAME=VALUE`` as a dict, or a :class:`UsageError` naming the entry without ``=``."""
+    entries = _split_list(text)
+    bad = [entry for entry in entries if "=" not in entry]
+    if bad or not entries:
+        raise UsageError(f"{option} takes NAME=VALUE pairs, comma separated; got {bad[0] if bad else text!r}")
+    return dict(entry.split("=", 1) for entry in entries)
+
+
+def _on_terminal(progress: bool | None) -> bool:
+    """Progress bars on a terminal only: ``None`` means whether standard error is one."""
+    return sys.stderr.isatty() if progress is None else bool(progress)
+
+
+#: Options that several ``--set`` gather into one list before ``fire`` reads the command line.
+_REPEATABLE = ("--set",)
+
+
+def _gather_repeated(arguments: list[str]) -> list[str]:
+    """``--set a=1 --set b=2`` as one ``--set`` holding the list, since ``fire`` keeps only the last."""
+    kept, gathered = [], {}
+    index = 0
+    while index < len(arguments):
+        token = arguments[index]
+        flag = token.split("=", 1)[0]
+        if token == "--":
+            kept += arguments[index:]
+            break
+        if flag in _REPEATABLE:
+            if "=" in token:
+                gathered.setdefault(flag, []).append(token.split("=", 1)[1])
+            elif index + 1 < len(arguments):
+                gathered.setdefault(flag, []).append(arguments[index + 1])
+                index += 1
+            index += 1
+            continue
+        kept.append(token)
+        index += 1
+    return kept + [f"{flag}={values!r}" for flag, values in gathered.items()]
 
 
 def main(argv: list[str] | None = None) -> None:
-    fire.Fire(RadtlCLI, command=argv if argv is not None else sys.argv[1:], name="radtl")
+    """``radtl``: list the commands, show one's help, or check its command line and run it with ``fire``.
+
+    A user error ends the process with one line on standard error and exit status 2 (see :mod:`radtl.commands`).
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(arguments)
+    verbose = "--verbose" in arguments
+    arguments = [a for a in arguments if a not in ("--debug", "--verbose")]
+    table = commands(RadtlCLI)
+    if not arguments or arguments[0] in ("-h", "--help", "help"):
+        print(listing(table))
+        return
+    if arguments[0] == "--version":
+        import radtl
+
+        print(f"radtl {radtl.__version__}")
+        return
+    name = arguments[0]
+    try:
+        command = find_command(table, name)
+        name = command.name
+        rest = arguments[1:]
+        if "-h" in rest or "--help" in rest:
+            print(command.help())
+            return
+        check_arguments(command, rest)
+        from radtl.logs import configure
+
+        configure(verbose=verbose or None)
+        import fire
+
+        fire.Fire(RadtlCLI, command=[command.attribute, *_gather_repeated(rest)], name="radtl")
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"radtl {name}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:  # noqa: BLE001  the one exit path: user errors in one line, radtl's faults traced
+        if debug or not is_user_error(error):
+            raise
+        print(user_error_line(name, error), file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -461,3 +461,10 @@ def test_file_that_is_not_a_mapping_or_not_yaml_raises(tmp_path):
 def test_missing_rules_file_raises(tmp_path):
     with pytest.raises(BodyPartRuleError, match="cannot read"):
         load_body_part_rules(tmp_path / "absent.yaml")
+
+
+def test_radtl_rules_sources_are_dicom_keywords():
+    """radtl's own rules file skips the dictionary lookup at query time (no pydicom import), so it is checked here."""
+    from radtl.dicom.index.body_part import DEFAULT_RULES_PATH, _load
+
+    assert _load(DEFAULT_RULES_PATH, dictionary=True) == load_body_part_rules()

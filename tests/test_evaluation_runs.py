@@ -28,7 +28,7 @@ def sweep(tmp_path_factory):
     out = root / "sweep"
     main(["sweep", "btmr", "--lrs", "1e-3", "--repeats", "3", "--backbones", "resnet18",
           "--init", f"random,radiologynet:{checkpoint}", "--train_fraction", "0.5,1.0",
-          "--output_dir", str(out), "--max_epochs", "2", "--image_size", "32"])
+          "--output_dir", str(out), "--set", "max_epochs=2", "--set", "image_size=32"])
     return {"root": root, "out": out, "checkpoint": checkpoint}
 
 
@@ -64,7 +64,7 @@ def heatmaps(sweep):
     for init in ("random", "radiologynet"):
         folders[init] = sweep["root"] / f"gradcam_{init}"
         main(["gradcam", "btmr", "--checkpoint", _model(sweep, init), "--out", str(folders[init]), "--limit", "4",
-              "--backbone", "resnet18", "--image_size", "32"])
+              "--set", "backbone=resnet18", "--set", "image_size=32"])
     return folders
 
 
@@ -92,8 +92,8 @@ def test_the_rating_sheet_blinds_the_two_models_heatmaps_and_the_ratings_reach_t
 
 def test_probe_runs_every_frozen_regime_on_a_checkpoint(sweep):
     out = sweep["root"] / "probe"
-    main(["probe", "btmr", "--checkpoint", str(sweep["checkpoint"]), "--out", str(out), "--backbone", "resnet18",
-          "--image_size", "32", "--ks", "1,5", "--scales", "32,16", "--head_epochs", "5", "--lora_ranks", "4", "--lora_epochs", "1",
+    main(["probe", "btmr", "--checkpoint", str(sweep["checkpoint"]), "--out", str(out), "--set", "backbone=resnet18",
+          "--set", "image_size=32", "--ks", "1,5", "--scales", "32,16", "--head_epochs", "5", "--lora_ranks", "4", "--lora_epochs", "1",
           "--embedding", "pca"])
     metrics = json.loads((out / "probe.json").read_text())
     for key in ("knn1_accuracy", "knn5_accuracy", "logistic_accuracy", "head_accuracy", "lora_r4_accuracy"):
@@ -105,8 +105,8 @@ def test_probe_runs_every_frozen_regime_on_a_checkpoint(sweep):
 def test_perturbation_compares_the_stability_of_two_models(sweep):
     out = sweep["root"] / "perturb"
     models = f"random={_model(sweep, 'random')},radiologynet={_model(sweep, 'radiologynet')}"
-    main(["perturb", "btmr", "--checkpoints", models, "--out", str(out), "--limit", "6", "--backbone", "resnet18",
-          "--image_size", "32", "--shifts", "0.1", "--scales", "0.8"])
+    main(["perturb", "btmr", "--checkpoints", models, "--out", str(out), "--limit", "6", "--set", "backbone=resnet18",
+          "--set", "image_size=32", "--shifts", "0.1", "--scales", "0.8"])
     stability = pd.read_csv(out / "stability.csv")
     assert set(stability["model"]) == {"random", "radiologynet"}
     assert {"none", "shift+x10%", "scale80%", "overall"} <= set(stability["perturbation"])
@@ -146,7 +146,7 @@ def test_gradcam_runs_on_the_single_logit_bundles(tmp_path, bundle):
     checkpoint = tmp_path / "model.pt"
     torch.save(task.config.get_parsed_content("network_def", lazy=False).state_dict(), checkpoint)
     main(["gradcam", bundle, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "cam"), "--limit", "2",
-          "--method", "gradcam++", "--backbone", "resnet18", "--image_size", "32"])
+          "--method", "gradcam++", "--set", "backbone=resnet18", "--set", "image_size=32"])
     table = pd.read_csv(tmp_path / "cam" / "heatmaps.csv")
     assert len(table) == 2 and set(table["predicted"]) <= {0, 1}
 
@@ -157,7 +157,7 @@ def test_probe_without_peft_stops_before_any_work_and_says_how_to_install_it(tmp
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else find_spec(name, *a))
     with pytest.raises(SystemExit):
-        main(["probe", "btmr", "--out", str(tmp_path / "probe"), "--backbone", "resnet18"])
+        main(["probe", "btmr", "--out", str(tmp_path / "probe"), "--set", "backbone=resnet18"])
     assert "pip install -e '.[lora]'" in capsys.readouterr().err
     assert not (tmp_path / "probe" / "probe.json").exists()
 
@@ -165,6 +165,6 @@ def test_probe_without_peft_stops_before_any_work_and_says_how_to_install_it(tmp
 def test_a_checkpoint_of_another_architecture_is_one_line_and_exit_status_2(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["perturb", "btmr", "--checkpoints", f"a={_model(sweep, 'random')}", "--out", str(tmp_path / "p"),
-              "--backbone", "mobilenet_v3_small", "--image_size", "32"])
+              "--set", "backbone=mobilenet_v3_small", "--set", "image_size=32"])
     assert stop.value.code == 2
     assert "radtl perturb:" in capsys.readouterr().err

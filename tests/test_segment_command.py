@@ -29,7 +29,7 @@ CASES = Path(__file__).resolve().parents[1] / "dicom_samples" / "tasks" / "luna_
 CASE = CASES / "case001"
 FEATURES = [4, 4, 4, 4, 4, 4]
 #: The bundle settings that make the network the tiny untrained U-Net of :func:`checkpoint`.
-TINY_NETWORK = ["--backbone", "unet", "--network_def#features", json.dumps(FEATURES), "--device", "cpu"]
+TINY_NETWORK = ["--set", "backbone=unet", "--set", f"network_def#features={json.dumps(FEATURES)}", "--set", "device=cpu"]
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_selection_minimises_errors():
 def test_sweep_runs_a_small_grid_end_to_end_and_resumes(tmp_path, capsys):
     out = tmp_path / "sweep"
     args = ["sweep", "btmr", "--lrs", "1e-3,1e-4", "--repeats", "1", "--backbones", "resnet18",
-            "--output_dir", str(out), "--max_epochs", "1"]
+            "--output_dir", str(out), "--set", "max_epochs=1"]
     main(args)
     results = _rows(out / "results.csv")
     assert [(r["lr"], r["status"]) for r in results] == [("0.001", "ok"), ("0.0001", "ok")]
@@ -87,7 +87,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     torch.save(create("vgg16", num_classes=36).state_dict(), vgg)
     out = tmp_path / "sweep"
     main(["sweep", "covid19_cxr", "--lrs", "1e-3", "--repeats", "1", "--backbones", "resnet18",
-          "--init", f"radiologynet:{vgg},random", "--output_dir", str(out), "--max_epochs", "1"])
+          "--init", f"radiologynet:{vgg},random", "--output_dir", str(out), "--set", "max_epochs=1"])
     results = {r["init"]: r for r in _rows(out / "results.csv")}
     assert results["radiologynet"]["status"] == "error" and "CheckpointError" in results["radiologynet"]["reason"]
     assert results["random"]["status"] == "ok"
@@ -97,7 +97,7 @@ def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
 def test_a_segmentation_sweep_scores_the_validation_series_the_study_held_out(tmp_path):
     out = tmp_path / "sweep"
     main(["sweep", "luna_nodule_seg", "--lrs", "1e-3", "--repeats", "1", "--backbones", "unet_resnet50",
-          "--output_dir", str(out), "--max_epochs", "1", "--patches_per_volume", "2"])
+          "--output_dir", str(out), "--set", "max_epochs=1", "--set", "patches_per_volume=2"])
     (result,) = _rows(out / "results.csv")
     assert result["status"] == "ok", result["reason"]
     assert result["eval_split"] == "validation" and {"val_dice", "test_dice", "test_iou"} <= set(result)
@@ -106,8 +106,8 @@ def test_a_segmentation_sweep_scores_the_validation_series_the_study_held_out(tm
 @pytest.mark.parametrize(
     ("argument", "named"),
     [
-        (["--max_epochs", "$print(1)"], "max_epochs: expected an integer"),
-        (["--lr_typo", "1e-3"], "lr_typo: not a setting"),
+        (["--set", "max_epochs=$print(1)"], "max_epochs: expected an integer"),
+        (["--set", "lr_typo=1e-3"], "lr_typo: not a setting"),
     ],
 )
 def test_a_setting_the_sweep_cannot_take_is_one_line_and_exit_2_before_any_run(tmp_path, capsys, argument, named):

@@ -10,31 +10,38 @@
 - :mod:`~radtl.dicom.export`: ``radtl convert``, a whole archive to PNGs and a manifest.
 """
 
-from radtl.dicom.convert import ColorMode, ConversionOptions, DisplayFrame, display_frames, read_display_frames
-from radtl.dicom.errors import DicomConversionError
-from radtl.dicom.export import ConversionSummary, ExportSettings, Status, convert_tree
-from radtl.dicom.lut import (
-    LookupTable,
-    Rescale,
-    VoiLutFunction,
-    Window,
-    apply_inversion,
-    apply_lut,
-    apply_modality_lut,
-    apply_paper_window,
-    apply_rescale,
-    apply_voi,
-    apply_voi_lut,
-    apply_window,
-)
-from radtl.dicom.modules import GrayscalePipeline, VoiPreference, grayscale_pipeline
-from radtl.dicom.render import RenderedFrame, WindowFormula, render_grayscale
+from radtl.lazy import lazy_exports
 
-__all__ = [
-    "ColorMode", "ConversionOptions", "ConversionSummary", "DicomConversionError", "DisplayFrame",
-    "ExportSettings", "GrayscalePipeline", "LookupTable", "RenderedFrame", "Rescale", "Status",
-    "VoiLutFunction", "VoiPreference", "Window", "WindowFormula", "apply_inversion", "apply_lut",
-    "apply_modality_lut", "apply_paper_window", "apply_rescale", "apply_voi", "apply_voi_lut",
-    "apply_window", "convert_tree", "display_frames", "grayscale_pipeline", "read_display_frames",
-    "render_grayscale",
-]
+#: Each public name and the submodule that defines it, imported when the name is first read.
+_HOMES = {
+    "ColorMode": "convert",
+    "ConversionOptions": "convert",
+    "DisplayFrame": "convert",
+    "display_frames": "convert",
+    "read_display_frames": "convert",
+    "DicomConversionError": "errors",
+    "ConversionSummary": "export",
+    "ExportSettings": "export",
+    "Status": "export",
+    "convert_tree": "export",
+    "LookupTable": "lut",
+    "Rescale": "lut",
+    "VoiLutFunction": "lut",
+    "Window": "lut",
+    "apply_inversion": "lut",
+    "apply_lut": "lut",
+    "apply_modality_lut": "lut",
+    "apply_paper_window": "lut",
+    "apply_rescale": "lut",
+    "apply_voi": "lut",
+    "apply_voi_lut": "lut",
+    "apply_window": "lut",
+    "GrayscalePipeline": "modules",
+    "VoiPreference": "modules",
+    "grayscale_pipeline": "modules",
+    "RenderedFrame": "render",
+    "WindowFormula": "render",
+    "render_grayscale": "render",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

@@ -8,28 +8,26 @@
 - :mod:`~radtl.dicom.index.sql`: quoting for the SQL radtl writes.
 """
 
-from radtl.dicom.index.body_part import BodyPartRuleError, BodyPartRules, load_body_part_rules
-from radtl.dicom.index.build import IndexSummary, build_index
-from radtl.dicom.index.header import HeaderOptions
-from radtl.dicom.index.profile import BodyPartReport, body_part_report, profile_columns, selected_columns
-from radtl.dicom.index.sql import sql_identifier
-from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect, query, write_query
+from radtl.lazy import lazy_exports
 
-__all__ = [
-    "BodyPartReport",
-    "BodyPartRuleError",
-    "BodyPartRules",
-    "DicomIndex",
-    "HeaderOptions",
-    "IndexStoreError",
-    "IndexSummary",
-    "body_part_report",
-    "build_index",
-    "connect",
-    "load_body_part_rules",
-    "profile_columns",
-    "query",
-    "selected_columns",
-    "sql_identifier",
-    "write_query",
-]
+#: Each public name and the submodule that defines it, imported when the name is first read.
+_HOMES = {
+    "BodyPartRuleError": "body_part",
+    "BodyPartRules": "body_part",
+    "load_body_part_rules": "body_part",
+    "IndexSummary": "build",
+    "build_index": "build",
+    "HeaderOptions": "header",
+    "BodyPartReport": "profile",
+    "body_part_report": "profile",
+    "profile_columns": "profile",
+    "selected_columns": "profile",
+    "sql_identifier": "sql",
+    "DicomIndex": "store",
+    "IndexStoreError": "store",
+    "connect": "store",
+    "query": "store",
+    "write_query": "store",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
+__all__ = sorted(_HOMES)

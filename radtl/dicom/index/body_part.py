@@ -58,7 +58,6 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from pydicom.datadict import tag_for_keyword
 
 from radtl.dicom.index.sql import sql_identifier, sql_literal
 from radtl.errors import RadtlError
@@ -167,12 +166,20 @@ def _check_rule(item, index: int, where: str, names: set[str], con: duckdb.DuckD
     return BodyPartRule(name=name, body_part=body_part, pattern=pattern)
 
 
-def _check_sources(sources, where: str) -> tuple[str, ...]:
+def _in_dictionary(keyword: str) -> bool:
+    from pydicom.datadict import tag_for_keyword
+
+    return tag_for_keyword(keyword) is not None
+
+
+def _check_sources(sources, where: str, dictionary: bool = True) -> tuple[str, ...]:
+    """The rules file's sources, each a DICOM keyword (looked up in pydicom's dictionary when ``dictionary``)."""
     if not isinstance(sources, list) or not sources:
         raise BodyPartRuleError(f"{where}: sources must be a non-empty list of DICOM keywords, got {sources!r}")
+    is_keyword = _in_dictionary if dictionary else str.isidentifier
     seen: list[str] = []
     for keyword in sources:
-        if not isinstance(keyword, str) or tag_for_keyword(keyword) is None:
+        if not isinstance(keyword, str) or not is_keyword(keyword):
             raise BodyPartRuleError(f"{where}: source {keyword!r} is not a DICOM keyword (e.g. ProtocolName)")
         if keyword == RECORDED:
             raise BodyPartRuleError(f"{where}: source {keyword!r} is the attribute being imputed, not a source")
@@ -198,10 +205,12 @@ def load_body_part_rules(path: str | os.PathLike | None = None) -> BodyPartRules
 
 @functools.lru_cache(maxsize=1)
 def _default_rules() -> BodyPartRules:
-    return _load(DEFAULT_RULES_PATH)
+    # radtl's own file is checked against the DICOM dictionary by tests/test_body_part.py, not at every query:
+    # the lookup imports pydicom, which `radtl query` otherwise never needs
+    return _load(DEFAULT_RULES_PATH, dictionary=False)
 
 
-def _load(path: Path) -> BodyPartRules:
+def _load(path: Path, dictionary: bool = True) -> BodyPartRules:
     where = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -216,7 +225,7 @@ def _load(path: Path) -> BodyPartRules:
     unknown = sorted(str(key) for key in data if key not in _TOP_KEYS)
     if unknown:
         raise BodyPartRuleError(f"{where}: unknown key(s) {', '.join(unknown)}; the file has {', '.join(_TOP_KEYS)}")
-    sources = _check_sources(data.get("sources"), where)
+    sources = _check_sources(data.get("sources"), where, dictionary)
     items = data.get("rules")
     if not isinstance(items, list) or not items:
         raise BodyPartRuleError(f"{where}: rules must be a non-empty list, got {items!r}")

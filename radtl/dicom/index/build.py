@@ -129,12 +129,19 @@ class IndexSummary:
     parts: int = 0
     outcomes: Counter = field(default_factory=Counter)
 
+    @property
+    def found_dicom(self) -> bool:
+        """False when this run read files and none was DICOM, and the index held nothing before."""
+        return not self.indexed or bool(self.unchanged) or any(s == "ok" for (s, _), n in self.outcomes.items() if n)
+
     def __str__(self) -> str:
         lines = [f"{self.indexed} file(s) indexed into {self.parts} part(s); {self.unchanged} unchanged since the last run",
                  f"  superseded: {self.changed} changed, {self.removed} removed, {self.retried} retried"]
         for status in ("ok", "error"):
             lines.append(f"  {status:<6} {sum(n for (s, _), n in self.outcomes.items() if s == status):>8} file(s)")
         lines += [f"  {status:<6} {count:>8}    {code}" for (status, code), count in sorted(self.outcomes.items()) if code]
+        if not self.found_dicom:
+            lines.append(f"no DICOM file found: none of the {self.indexed} file(s) read is DICOM (see their reasons above)")
         return "\n".join(lines)
 
 

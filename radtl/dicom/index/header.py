@@ -40,6 +40,7 @@ from pydicom.tag import BaseTag, Tag
 
 from radtl.dicom.deidentification import basic_profile_action, is_uid_replacement
 from radtl.dicom.errors import ELEMENT_VALUE_ERRORS
+from radtl.dicom.index.schema import BOOKKEEPING_TYPES, HeaderOptions
 
 __all__ = [
     "BOOKKEEPING_COLUMNS",
@@ -53,16 +54,7 @@ __all__ = [
 ]
 
 #: radtl's own columns: where the row comes from and what happened reading it.
-BOOKKEEPING_COLUMNS: dict[str, pa.DataType] = {
-    "path": pa.string(),
-    "file_size": pa.int64(),
-    "mtime_ns": pa.int64(),
-    "index_part": pa.string(),
-    "status": pa.string(),
-    "reason": pa.string(),
-    "warnings": pa.string(),
-    "invalid_values": pa.string(),
-}
+BOOKKEEPING_COLUMNS: dict[str, pa.DataType] = {name: pa.type_for_alias(kind) for name, kind in BOOKKEEPING_TYPES.items()}
 
 #: Columns computed from the header, as the study added them (``NumberOfFrames`` is 1 for a single-frame image).
 DERIVED_COLUMNS: dict[str, pa.DataType] = {
@@ -91,26 +83,6 @@ class ColumnKind:
 
 _ARROW = {ColumnKind.INTEGER: pa.int64(), ColumnKind.FLOAT: pa.float64(), ColumnKind.TEXT: pa.string(),
           ColumnKind.SEQUENCE: pa.int64()}
-
-
-@dataclass(frozen=True)
-class HeaderOptions:
-    """What goes into a row.
-
-    Args:
-        include_private: index private attributes as ``Private_GGGG_EEEE`` text columns.
-        exclude_phi: leave out the attributes the Basic Application Level Confidentiality
-            Profile removes or blanks (PS3.15 E.1-1); the UIDs it replaces are replaced by
-            ``2.25`` UIDs hashed from the original, so studies and series still group.
-            Private attributes are never indexed with it.
-        max_split: how many ``Name0, Name1, ...`` columns a multi-valued attribute gets.
-        max_text_length: characters kept of one text value (longer ones are cut and noted).
-    """
-
-    include_private: bool = False
-    exclude_phi: bool = False
-    max_split: int = 16
-    max_text_length: int = 10_000
 
 
 @dataclass(frozen=True)

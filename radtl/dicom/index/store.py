@@ -28,15 +28,17 @@ import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import duckdb
-import pandas as pd
 
 from radtl.dicom.index.body_part import BodyPartRules, body_part_query_sql, load_body_part_rules
-from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions
+from radtl.dicom.index.schema import BOOKKEEPING_TYPES, HeaderOptions
 from radtl.dicom.index.sql import sql_identifier, sql_literal
 from radtl.errors import RadtlError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DicomIndex", "IndexStoreError", "connect", "query", "write_query"]
 
@@ -120,7 +122,7 @@ class DicomIndex:
     def current_rows_sql(self, history: bool = False) -> str:
         """A SELECT of the current rows (or, with ``history``, of every row ever written)."""
         if not self.part_files():
-            columns = ", ".join(f"NULL::{_duck_type(t)} AS {sql_identifier(n)}" for n, t in BOOKKEEPING_COLUMNS.items())
+            columns = ", ".join(f"NULL::{_duck_type(t)} AS {sql_identifier(n)}" for n, t in BOOKKEEPING_TYPES.items())
             return f"SELECT {columns} WHERE false"
         rows = f"SELECT * FROM read_parquet({sql_literal(self.parts_dir / '*.parquet')}, union_by_name = true)"
         if history or not self.superseded_files():
@@ -153,7 +155,7 @@ def connect(
     for view, history in (("dicom_history", True), ("dicom_current", False)):
         rows = index.current_rows_sql(history=history)
         names = [row[0] for row in con.execute(f"DESCRIBE {rows}").fetchall()]
-        ordered = [n for n in BOOKKEEPING_COLUMNS if n in names] + sorted(n for n in names if n not in BOOKKEEPING_COLUMNS)
+        ordered = [n for n in BOOKKEEPING_TYPES if n in names] + sorted(n for n in names if n not in BOOKKEEPING_TYPES)
         # parts have the columns of their own files: the same order whichever part comes first
         con.execute(f"CREATE OR REPLACE VIEW {view} AS SELECT {', '.join(map(sql_identifier, ordered))} FROM ({rows})")
     if not isinstance(body_part_rules, BodyPartRules):

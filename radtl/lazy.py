@@ -1,0 +1,35 @@
+"""Package attributes imported on first use (PEP 562), so importing one light submodule stays light.
+
+``radtl.dicom`` re-exports the conversion pipeline and ``radtl.dicom.index`` the index; importing either package
+would import pydicom, pyarrow and pandas before ``radtl query`` (which needs only DuckDB) could run. With
+:func:`lazy_exports` a package lists where each public name lives, and a name's module is imported the first time
+the name is read (``from radtl.dicom import convert_tree`` still works, as does ``import *``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+
+__all__ = ["lazy_exports"]
+
+
+def lazy_exports(package: str, homes: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
+    """The ``__getattr__`` and ``__dir__`` of ``package`` whose public names live in submodules.
+
+    Args:
+        package: the package's ``__name__``.
+        homes: each public name and the submodule (relative to ``package``) that defines it.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{homes[name]}"), name)
+        importlib.import_module(package).__dict__[name] = value  # read once; later reads are plain lookups
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(importlib.import_module(package).__dict__) | set(homes))
+
+    return __getattr__, __dir__

@@ -1,0 +1,230 @@
+"""The command line a person meets: it starts at once, lists its commands, explains each one, refuses what it does
+not understand, and says what went wrong in one line."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import radtl
+from radtl.cli import RadtlCLI, main
+from radtl.commands import commands
+from radtl.errors import RadtlError
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "monai", "ignite")
+
+#: Run a radtl command in a fresh interpreter, then print which heavy packages it imported (as JSON, last line).
+_PROBE = """
+import json, sys
+from radtl.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(json.dumps(sorted({name.split('.')[0] for name in sys.modules} & {'torch', 'monai', 'ignite'})))
+"""
+
+
+def heavy_imports(*arguments: str, cwd: Path | None = None) -> list[str]:
+    result = subprocess.run([sys.executable, "-c", _PROBE, *arguments], capture_output=True, text=True,
+                            cwd=cwd, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_cli(*arguments: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "radtl.cli", *arguments], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory, samples):
+    db = tmp_path_factory.mktemp("cli") / "index"
+    main(["index", str(samples / "ct"), str(db), "--progress", "False"])
+    return db
+
+
+# ---------------------------------------------------------------------------------------------
+# start-up: the commands that read DICOM or an index never import torch, MONAI or Ignite
+
+
+def test_help_imports_no_torch_monai_or_ignite():
+    assert heavy_imports("--help") == []
+    assert heavy_imports() == []
+    assert heavy_imports("convert", "--help") == []
+
+
+def test_convert_imports_no_torch_monai_or_ignite(tmp_path, samples):
+    assert heavy_imports("convert", str(samples / "ct"), str(tmp_path / "png"), "--size", "32") == []
+    assert (tmp_path / "png" / "manifest.csv").is_file()
+
+
+def test_index_query_profile_and_imputation_import_no_torch(tmp_path, samples, small_index):
+    assert heavy_imports("index", str(samples / "ct"), str(tmp_path / "index")) == []
+    assert heavy_imports("query", str(small_index), "SELECT count(*) FROM dicom") == []
+    assert heavy_imports("profile", str(small_index)) == []
+    assert heavy_imports("impute-body-part", str(small_index)) == []
+
+
+def test_send_imports_no_torch(tmp_path):
+    assert heavy_imports("send", str(tmp_path / "missing.dcm"), "--to", "http://127.0.0.1:9/dicom-web") == []
+
+
+def test_convert_and_index_dask_workers_import_no_torch(tmp_path, samples):
+    """A worker imports what its tasks need: the conversion and indexing modules, never the training stack."""
+    distributed = pytest.importorskip("distributed")
+    from radtl.dicom.export import ExportSettings, convert_tree
+    from radtl.dicom.index.build import build_index
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            convert_tree(samples / "ct", tmp_path / "png", ExportSettings(size=32), scheduler=cluster.scheduler_address,
+                         progress=False)
+            build_index(samples / "ct", tmp_path / "index", scheduler=cluster.scheduler_address, progress=False)
+            imported = client.run(lambda: sorted({m.split(".")[0] for m in sys.modules} & set(HEAVY)))
+    assert list(imported.values()) == [[]]
+
+
+# ---------------------------------------------------------------------------------------------
+# finding your way
+
+
+def test_plain_radtl_and_help_list_every_command_with_its_purpose(capsys):
+    for arguments in ([], ["--help"], ["-h"]):
+        main(arguments)
+        text = capsys.readouterr().out
+        for name, command in commands(RadtlCLI).items():
+            assert f"  {name} " in text
+            assert command.summary.split()[0] in text
+    assert "impute-body-part" in text and "impute_body_part" not in text
+
+
+def test_every_command_help_exits_0_with_options_defaults_and_an_example():
+    for name, command in commands(RadtlCLI).items():
+        result = run_cli(name, "--help")
+        assert result.returncode == 0, (name, result.stderr)
+        assert result.stdout.startswith(f"usage: radtl {name}")
+        assert "\nexample" in result.stdout, name
+        for option in command.options:
+            shown = option.name.upper() if option.positional else f"--{option.name}"
+            assert shown in result.stdout, (name, shown)
+            assert option.help, f"radtl {name}: {option.name} has no help text"
+    assert "(default: 256)" in run_cli("convert", "--help").stdout
+
+
+def test_segment_help_exits_0_and_shows_its_options():
+    result = run_cli("segment", "--help")
+    assert result.returncode == 0
+    assert "usage: radtl segment [SERIES_DIR] [options]" in result.stdout and "--fetch" in result.stdout
+
+
+def test_version(capsys):
+    main(["--version"])
+    assert capsys.readouterr().out.strip() == f"radtl {radtl.__version__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# errors: one base class, one line, exit status 2
+
+
+def _user_error_classes() -> list[type]:
+    classes = []
+    for module in pkgutil.walk_packages(radtl.__path__, "radtl."):
+        if module.name.startswith("radtl.label"):
+            continue  # imports MONAI Label, tested in test_label*.py
+        loaded = importlib.import_module(module.name)
+        for name, value in vars(loaded).items():
+            if (inspect.isclass(value) and issubclass(value, Exception) and value.__module__ == module.name
+                    and not name.startswith("_")):
+                classes.append(value)
+    return classes
+
+
+def test_every_radtl_error_class_derives_from_radtl_error():
+    classes = _user_error_classes()
+    assert len(classes) >= 14
+    assert [c.__qualname__ for c in classes if not issubclass(c, RadtlError)] == []
+
+
+def test_a_missing_source_is_one_line_and_exit_2(tmp_path):
+    result = run_cli("convert", "/data/archive", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "radtl convert: no such file or folder: /data/archive; check the path"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    for flag, env in ((["--debug"], {}), ([], {"RADTL_DEBUG": "1"})):
+        result = run_cli("convert", "/data/archive", str(tmp_path / "x"), *flag, env=env)
+        assert result.returncode == 1
+        assert "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
+
+
+def test_a_missing_argument_is_named(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", "somewhere"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == "radtl convert: missing OUT; usage: radtl convert SRC OUT [options]"
+
+
+def test_an_unknown_option_is_refused_naming_the_closest(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "btmr", "--lr", "1e-3"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("radtl sweep: unknown option --lr; did you mean --lrs?")
+    assert "--set key=value" in error
+
+
+def test_an_unknown_option_of_a_command_without_bundle_settings_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["convert", "a", "b", "--sise", "64"])
+    assert "unknown option --sise; did you mean --size?" in capsys.readouterr().err
+
+
+def test_an_unknown_command_names_the_closest(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["conver", "a", "b"])
+    assert exit_.value.code == 2
+    assert "unknown command 'conver'; did you mean 'convert'?" in capsys.readouterr().err
+
+
+def test_bad_sql_is_one_line(capsys, small_index):
+    with pytest.raises(SystemExit) as exit_:
+        main(["query", str(small_index), "SELEC nonsense"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("radtl query: ") and len(error.strip().splitlines()) == 1
+
+
+def test_index_of_a_folder_without_dicom_says_so(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no DICOM here")
+    main(["index", str(tmp_path), str(tmp_path / "db")])
+    out = capsys.readouterr().out
+    assert "no DICOM file found" in out and "query it" not in out
+
+
+def test_hyphenated_and_underscored_names_both_run(capsys, small_index):
+    main(["impute-body-part", str(small_index)])
+    hyphen = capsys.readouterr().out
+    main(["impute_body_part", str(small_index)])
+    assert capsys.readouterr().out == hyphen
+
+
+# ---------------------------------------------------------------------------------------------
+# output folders
+
+
+def test_gitignore_covers_the_default_output_folders():
+    paths = ["out/x.png", "sweeps/btmr/results.csv", "report/report.html", "bundles/btmr/models/model.pt"]
+    result = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True)
+    if result.returncode == 128:
+        pytest.skip(f"not a git checkout: {result.stderr.strip()}")
+    assert result.stdout.split() == paths
