@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import radtl
@@ -40,49 +41,247 @@ __all__ = [
     "run_workflow",
 ]
 
-#: ``bundles/`` of the source tree radtl is installed from (editable installs and checkouts).
+#: The environment variable naming further folders of bundles, separated by :data:`os.pathsep` (``:`` or ``;``).
+BUNDLES_ENV = "RADTL_BUNDLES"
+#: The bundles installed with radtl: the wheel maps the repository's ``bundles/`` to the package ``radtl.bundles``.
+PACKAGE_BUNDLES_DIR = Path(radtl.__file__).resolve().parent / "bundles"
+#: ``bundles/`` of the source tree radtl is imported from (a checkout, an editable install).
 BUNDLES_DIR = Path(radtl.__file__).resolve().parents[1] / "bundles"
+_METADATA = Path("configs") / "metadata.json"
+
+
+class BundleNotFoundError(RadtlError, FileNotFoundError):
+    """No bundle of that name in the folders radtl searches (:func:`bundle_search_path`), or a folder that is not a
+    bundle. The message names the bundles that exist, the closest to the name asked for, and each folder searched.
+
+    Args:
+        name: the bundle asked for, as given.
+        found: the names of the bundles that exist.
+        searched: the folders searched, in order.
+        reason: what is wrong, when not that ``name`` is unknown (a folder without ``configs/metadata.json``).
+    """
+
+    hint = (
+        "`radtl bundles` lists them; give a bundle's folder (one with configs/metadata.json) instead of a name, "
+        f"or add the folder holding it to {BUNDLES_ENV} (with python -m monai.bundle run: --bundle_root DIR)"
+    )
+
+    def __init__(self, name: str, found: Sequence[str], searched: Sequence[Path], reason: str = "") -> None:
+        from radtl.errors import closest
+
+        self.bundle = name
+        self.found = list(found)
+        self.searched = list(searched)
+        match = closest(Path(name).name, self.found) if self.found and not reason else None
+        message = (reason or f"no bundle {name!r}") + (f" (did you mean {match!r}?)" if match else "")
+        where = ", ".join(str(folder) for folder in self.searched) or "no folder of bundles exists"
+        if self.found:
+            message += f"; the bundles are {', '.join(self.found)}, found in {where}"
+        else:
+            message += f"; no bundles found (searched {where})"
+        super().__init__(message)
 
 
 def _is_bundle(folder: Path, name: str | None = None) -> bool:
-    meta = folder / "configs" / "metadata.json"
+    """``folder`` holds ``configs/metadata.json`` (and, given ``name``, is named so or its metadata says so)."""
+    meta = folder / _METADATA
     if not meta.is_file():
         return False
-    return name is None or folder.name == name or json.loads(meta.read_text()).get("name") == name
+    if name is None or folder.name == name:
+        return True
+    try:
+        return json.loads(meta.read_text()).get("name") == name
+    except (OSError, ValueError, AttributeError):  # an unreadable metadata.json names no bundle
+        return False
+
+
+def _plain_name(name: str) -> bool:
+    """``name`` is one folder name, not a path (``btmr``, not ``../btmr`` or ``a/btmr``)."""
+    return bool(name) and name not in (".", "..") and not any(sep in name for sep in ("/", "\\", os.sep))
+
+
+def bundle_search_path() -> list[Path]:
+    """The folders whose sub-folders are bundles, in the order a bundle name is looked up, each once (resolved);
+    only folders that exist.
+
+    1. ``bundles/`` under the working directory;
+    2. each folder in the ``RADTL_BUNDLES`` environment variable (:data:`os.pathsep`-separated);
+    3. the bundles installed with radtl (``radtl/bundles`` inside the installed package, from a wheel);
+    4. ``bundles/`` of the source checkout radtl is imported from (an editable install, ``PYTHONPATH``).
+
+    :func:`bundle_root` looks in the working directory itself first, when it is the bundle's folder.
+    """
+    candidates = [Path.cwd() / "bundles"]
+    candidates += [Path(entry).expanduser() for entry in os.environ.get(BUNDLES_ENV, "").split(os.pathsep) if entry]
+    candidates.append(PACKAGE_BUNDLES_DIR)
+    if (BUNDLES_DIR.parent / "pyproject.toml").is_file():  # a source checkout, not site-packages' neighbours
+        candidates.append(BUNDLES_DIR)
+    folders: list[Path] = []
+    for candidate in candidates:
+        if candidate.is_dir() and candidate.resolve() not in folders:
+            folders.append(candidate.resolve())
+    return folders
+
+
+def find_bundles() -> dict[str, Path]:
+    """Every bundle radtl finds, name to folder, in :func:`bundle_search_path` order: the working directory when
+    it is a bundle, then the sub-folders of each search folder. A name found twice is the first one (as
+    :func:`bundle_root` resolves it).
+    """
+    found: dict[str, Path] = {}
+    here = Path.cwd()
+    if _is_bundle(here):
+        found[here.resolve().name] = here.resolve()
+    for folder in bundle_search_path():
+        for child in sorted(folder.iterdir()):
+            if child.name not in found and _is_bundle(child):
+                found[child.name] = child.resolve()
+    return found
 
 
 def bundle_root(name: str) -> str:
-    """The folder of bundle ``name``: the working directory when inside it, else ``./bundles/<name>``,
-    else ``bundles/<name>`` of radtl's source tree. A bundle's ``bundle_root`` is this, overridable
-    with ``--bundle_root`` like any MONAI bundle setting.
+    """The folder of bundle ``name``: the working directory when it is that bundle's folder, else the first
+    ``<folder>/<name>`` of :func:`bundle_search_path` (``./bundles``, ``RADTL_BUNDLES``, radtl's installed bundles,
+    the source checkout's ``bundles/``). A bundle's ``bundle_root`` is this, overridable with ``--bundle_root``
+    like any MONAI bundle setting.
+
+    Raises:
+        BundleNotFoundError: no such bundle; the message names those that exist and the closest one.
     """
     here = Path.cwd()
-    for candidate in (here, here / "bundles" / name, BUNDLES_DIR / name):
-        if _is_bundle(candidate, name):
-            return str(candidate.resolve())
-    raise FileNotFoundError(
-        f"bundle {name!r} not found in {here}, {here / 'bundles'} or {BUNDLES_DIR}; pass --bundle_root DIR"
-    )
+    if _is_bundle(here, name):
+        return str(here.resolve())
+    folders = bundle_search_path()
+    if _plain_name(name):
+        for folder in folders:
+            if _is_bundle(folder / name):
+                return str(folder / name)
+    raise BundleNotFoundError(name, list(find_bundles()), folders)
 
 
 def available_bundles() -> list[str]:
-    """The bundles shipped in radtl's source tree."""
-    if not BUNDLES_DIR.is_dir():
-        return []
-    return sorted(d.name for d in BUNDLES_DIR.iterdir() if _is_bundle(d))
+    """The names of the bundles radtl finds (:func:`find_bundles`), sorted."""
+    return sorted(find_bundles())
 
 
 def resolve_bundle(bundle: str | os.PathLike) -> Path:
-    """A bundle given by folder or by name, as its folder."""
+    """A bundle given by folder (one with ``configs/metadata.json``) or by name (:func:`bundle_root`), as its folder.
+
+    Raises:
+        BundleNotFoundError: neither a bundle folder nor the name of a bundle radtl finds.
+    """
     path = Path(bundle)
     if _is_bundle(path):
         return path.resolve()
+    if not _plain_name(str(bundle)):
+        reason = f"{bundle} is not a bundle folder (it has no {_METADATA.as_posix()})" if path.is_dir() else ""
+        raise BundleNotFoundError(str(bundle), list(find_bundles()), bundle_search_path(), reason=reason)
     return Path(bundle_root(str(bundle)))
 
 
 def bundle_metadata(bundle: str | os.PathLike) -> dict:
     """A bundle's ``configs/metadata.json`` (its ``name`` and ``version`` name the algorithm in DICOM-SEG)."""
-    return json.loads((resolve_bundle(bundle) / "configs" / "metadata.json").read_text())
+    return json.loads((resolve_bundle(bundle) / _METADATA).read_text())
+
+
+class BundleKind(str, Enum):
+    """What a bundle trains: read from its JSON by :func:`bundle_table` (no MONAI parse).
+
+    ``PRETRAINING``: ``train.json`` trains on a packed pseudo-label datalist (a ``pack``, no dataset ``layout``) and
+    exports a backbone; otherwise the format of the first output in ``metadata.json``'s ``network_data_format``:
+    ``segmentation``, ``regression`` or ``classes`` (``CLASSIFICATION``); ``OTHER`` for anything else.
+    """
+
+    PRETRAINING = "pretraining"
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+    SEGMENTATION = "segmentation"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """One row of :func:`bundle_table`.
+
+    Args:
+        name: the bundle's name (its folder's name), as ``radtl run NAME`` takes it.
+        kind: what it trains.
+        task: ``metadata.json``'s ``task`` (else its ``description``).
+        network: the default network, ``train.json``'s ``backbone`` (else ``network_def``'s ``name``).
+        folder: where it is.
+    """
+
+    name: str
+    kind: BundleKind
+    task: str
+    network: str
+    folder: Path
+
+
+def _read_json(path: Path) -> dict:
+    content = json.loads(path.read_text())
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(content).__name__}")
+    return content
+
+
+def _plain(value: object) -> str:
+    """``value`` when it is text MONAI's parser takes as it is (not ``$``, ``@``, ``%``), else empty."""
+    return value if isinstance(value, str) and not _EVALUATED.search(value) else ""
+
+
+def _kind(train: dict, metadata: dict) -> BundleKind:
+    if "pack" in train and "layout" not in train:
+        return BundleKind.PRETRAINING
+    outputs = metadata.get("network_data_format", {}).get("outputs", {})
+    first = next(iter(outputs.values()), {}) if isinstance(outputs, dict) else {}
+    form = first.get("format") if isinstance(first, dict) else None
+    return {"segmentation": BundleKind.SEGMENTATION, "regression": BundleKind.REGRESSION,
+            "classes": BundleKind.CLASSIFICATION}.get(form, BundleKind.OTHER)
+
+
+def bundle_info(name: str, folder: Path) -> BundleInfo:
+    """The :class:`BundleInfo` of the bundle in ``folder``, from its ``metadata.json`` and ``train.json`` alone.
+
+    Raises:
+        OSError, ValueError: a metadata.json or train.json that cannot be read as a JSON object.
+    """
+    metadata = _read_json(folder / _METADATA)
+    train_file = folder / "configs" / "train.json"
+    train = _read_json(train_file) if train_file.is_file() else {}
+    network_def = train.get("network_def") if isinstance(train.get("network_def"), dict) else {}
+    network = _plain(train.get("backbone")) or _plain(network_def.get("name"))
+    task = metadata.get("task") or metadata.get("description") or ""
+    return BundleInfo(name, _kind(train, metadata), " ".join(str(task).split()), network, folder)
+
+
+def bundle_table() -> list[BundleInfo]:
+    """Every bundle radtl finds (:func:`find_bundles`), sorted by name, for ``radtl bundles``.
+
+    Reads JSON only (no MONAI, no torch). A bundle whose JSON cannot be read is listed with kind ``other`` and
+    the reason as its task, so one broken bundle does not hide the others.
+    """
+    rows = []
+    for name, folder in sorted(find_bundles().items()):
+        try:
+            rows.append(bundle_info(name, folder))
+        except (OSError, ValueError) as error:
+            rows.append(BundleInfo(name, BundleKind.OTHER, f"cannot be read: {error}", "", folder))
+    return rows
+
+
+def format_bundle_table(rows: Sequence[BundleInfo], task_width: int = 60) -> str:
+    """``rows`` as an aligned text table (name, kind, network, task, where), ``task`` cut to ``task_width``."""
+
+    def cut(text: str) -> str:
+        return text if len(text) <= task_width else text[: task_width - 3].rstrip() + "..."
+
+    table = [("name", "kind", "network", "task", "where")]
+    table += [(row.name, row.kind.value, row.network or "-", cut(row.task) or "-", str(row.folder)) for row in rows]
+    widths = [max(len(line[column]) for line in table) for column in range(4)]
+    return "\n".join(
+        "  ".join([*(cell.ljust(width) for cell, width in zip(line[:4], widths)), line[4]]) for line in table
+    )
 
 
 class SettingError(RadtlError, ValueError):
