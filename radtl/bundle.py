@@ -1,13 +1,21 @@
-"""Where radtl's MONAI bundles live, so a bundle runs the same from the repo root or from inside it; and the
-settings that input from outside radtl may give a bundle.
+"""radtl's MONAI bundles: where they are found, what they are, which settings outside input may give them, and
+running one by name.
+
+A bundle name is looked up in one order (:func:`bundle_search_path`): the working directory when it is the bundle,
+``./bundles/<name>``, each folder of the ``RADTL_BUNDLES`` environment variable, the bundles installed with radtl
+(``radtl/bundles`` of a wheel) and the source checkout's ``bundles/``; a folder given instead of a name is taken
+as it is. :func:`bundle_table` lists them from their JSON alone, and this module imports neither MONAI nor torch
+until a bundle is parsed or run.
 
 MONAI's ``ConfigParser`` evaluates a string that starts with ``$`` (a Python expression), resolves one that is
 ``@id`` (a reference) or starts with ``%`` (a macro: another config file), and instantiates a dict with a
 ``_target_``. So no text from a request, a ``--conf`` value, the command line or a datalist reaches it as it came:
 :func:`checked_settings` parses each outside value to its type in :data:`SETTINGS` (int, float, bool, one of a set
-of names, an inert path) and refuses anything else with a :class:`SettingError` naming the setting, and
+of names, an inert path) and refuses anything else with a :class:`SettingError` naming the setting;
+:func:`checked_overrides` takes ``--set key=value`` only for keys the bundle's configs have; and
 :func:`load_bundle_config` and :func:`run_workflow`, the two ways into the parser, refuse any override, nested
-(a datalist) or not, that the parser would evaluate (:func:`check_inert`).
+(a datalist) or not, that the parser would evaluate (:func:`check_inert`). :func:`run_bundle` runs a bundle as
+``python -m monai.bundle run`` does and reports a failure by its root cause, in one line.
 """
 
 from __future__ import annotations
@@ -26,18 +34,35 @@ from radtl.errors import RadtlError
 
 __all__ = [
     "BUNDLES_DIR",
+    "BUNDLES_ENV",
+    "PACKAGE_BUNDLES_DIR",
     "SETTINGS",
+    "BundleConfigError",
+    "BundleInfo",
+    "BundleKind",
+    "BundleNotFoundError",
+    "BundleRunError",
     "Setting",
     "SettingError",
     "available_bundles",
+    "bundle_config_files",
+    "bundle_configs",
+    "bundle_info",
     "bundle_metadata",
     "bundle_root",
+    "bundle_search_path",
+    "bundle_table",
     "check_inert",
+    "checked_overrides",
     "checked_settings",
+    "find_bundles",
+    "format_bundle_table",
     "load_bundle_config",
     "parse_bool",
+    "read_bundle_config",
     "resolve_bundle",
     "root_cause",
+    "run_bundle",
     "run_workflow",
 ]
 
@@ -495,9 +520,22 @@ def load_bundle_config(
     return parser
 
 
-def run_workflow(config_files: list[str | os.PathLike], overrides: dict) -> None:
+def run_workflow(
+    config_files: list[str | os.PathLike],
+    overrides: dict,
+    *,
+    meta_file: str | os.PathLike | None = None,
+    logging_file: str | os.PathLike | None = None,
+) -> None:
     """Run a bundle's workflow from ``config_files`` (later files override earlier ones) with ``overrides``,
     as ``python -m monai.bundle run`` does; ``finalize`` runs even when ``run`` fails.
+
+    Args:
+        config_files: the configs, merged in order.
+        overrides: id-value pairs (``max_epochs``, ``train#trainer#max_epochs``), as ``--key value`` to MONAI.
+        meta_file: the bundle's ``metadata.json`` (default, as MONAI: ``metadata.json`` beside the first config).
+        logging_file: the ``logging.conf`` applied before parsing (default, as MONAI: ``logging.conf`` beside the
+            first config, skipped with a warning if there is none).
 
     Raises:
         SettingError: an override (or a part of one, like a datalist's path) the config parser would evaluate.
@@ -506,7 +544,13 @@ def run_workflow(config_files: list[str | os.PathLike], overrides: dict) -> None
 
     for name, value in overrides.items():
         check_inert(value, name)
-    workflow = ConfigWorkflow(config_file=[str(f) for f in config_files], workflow_type=None, **overrides)
+    optional = {"meta_file": meta_file, "logging_file": logging_file}
+    workflow = ConfigWorkflow(
+        config_file=[str(f) for f in config_files],
+        workflow_type=None,
+        **{key: str(value) for key, value in optional.items() if value is not None},
+        **overrides,
+    )
     workflow.initialize()
     try:
         workflow.run()
@@ -514,8 +558,308 @@ def run_workflow(config_files: list[str | os.PathLike], overrides: dict) -> None
         workflow.finalize()
 
 
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and what it was raised from (``__cause__``) or while handling (``__context__``), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return chain
+
+
 def root_cause(error: BaseException) -> BaseException:
-    """The exception under MONAI's wrappers ("Failed to evaluate ConfigExpression", "applying transform")."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
+    """The exception under MONAI's wrappers ("Failed to evaluate ConfigExpression", "applying transform"): the
+    outermost :class:`~radtl.errors.RadtlError` along the chain of ``__cause__`` (or, where an exception was raised
+    while handling another without ``from``, ``__context__``), else the innermost exception of that chain.
+    """
+    chain = _chain(error)
+    return next((link for link in chain if isinstance(link, RadtlError)), chain[-1])
+
+
+# -- radtl run: a bundle by name, its configs merged as MONAI merges them, settings checked against its keys --
+
+#: The suffixes of the config files MONAI reads.
+_CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
+#: Files of ``configs/`` that are not workflow configs.
+_NOT_WORKFLOWS = ("metadata", "logging")
+
+
+class BundleConfigError(RadtlError, FileNotFoundError):
+    """A config that is not among a bundle's ``configs/`` (nor a file); the message names those it has."""
+
+    hint = "give a config of the bundle by name (evaluate, inference) or a config file's path"
+
+
+class BundleRunError(RadtlError, RuntimeError):
+    """A bundle run that failed: the message is the root cause under MONAI's wrappers (:func:`root_cause`) in one
+    line; ``__cause__`` is the original exception, with MONAI's whole traceback.
+    """
+
+    hint = "--debug shows the traceback"
+
+
+def bundle_configs(bundle: str | os.PathLike) -> list[str]:
+    """The workflow configs of a bundle (``configs/*.json``, ``*.yaml`` but metadata and logging), by stem."""
+    folder = resolve_bundle(bundle) / "configs"
+    return sorted(
+        path.stem for path in folder.iterdir() if path.suffix in _CONFIG_SUFFIXES and path.stem not in _NOT_WORKFLOWS
+    )
+
+
+def _config_file(folder: Path, config: str | os.PathLike) -> Path:
+    text = os.fspath(config)
+    if not _plain_name(text):  # a path: ./mine.json, /data/override.json
+        if Path(text).is_file():
+            return Path(text).resolve()
+        raise BundleConfigError(f"no config file {text}")
+    names = [text] if Path(text).suffix in _CONFIG_SUFFIXES else [text + suffix for suffix in _CONFIG_SUFFIXES]
+    for name in names:
+        if (folder / "configs" / name).is_file() and Path(name).stem not in _NOT_WORKFLOWS:
+            return folder / "configs" / name
+    from radtl.errors import closest
+
+    have = bundle_configs(folder)
+    match = closest(Path(text).stem, have)
+    raise BundleConfigError(
+        f"bundle {folder.name} has no config {text!r}" + (f" (did you mean {match!r}?)" if match else "")
+        + f"; its configs are {', '.join(have) or 'none'} ({folder / 'configs'})"
+    )
+
+
+def bundle_config_files(bundle: str | os.PathLike, configs: str | Sequence[str | os.PathLike] = ()) -> list[Path]:
+    """The config files ``radtl run BUNDLE CONFIG...`` merges, in order.
+
+    A config is a name in the bundle's ``configs/`` (``evaluate`` or ``evaluate.json``) or a path with a folder in
+    it (``./mine.json``). The bundle's ``train.json`` comes first unless listed: radtl's ``evaluate.json``,
+    ``inference.json`` and ``multi_gpu_train.json`` patch it, as in MONAI's model zoo
+    (``--config_file "['configs/train.json','configs/evaluate.json']"``). No config means ``train.json``.
+
+    Raises:
+        BundleNotFoundError: no such bundle.
+        BundleConfigError: no such config; the message names the bundle's configs and the closest one.
+    """
+    folder = resolve_bundle(bundle)
+    names = [configs] if isinstance(configs, (str, os.PathLike)) else list(configs)
+    files = [_config_file(folder, config) for config in names]
+    train = folder / "configs" / "train.json"
+    if train.is_file() and train.resolve() not in [file.resolve() for file in files]:
+        files.insert(0, train)
+    return list(dict.fromkeys(files))
+
+
+def _split_id(key: str) -> list[str]:
+    return key.replace("::", "#").split("#")
+
+
+def _child(node: object, part: str) -> tuple[bool, object]:
+    """The item ``part`` of a config dict (by key) or list (by index), and whether it is there."""
+    if isinstance(node, dict) and part in node:
+        return True, node[part]
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return True, node[int(part)]
+    return False, None
+
+
+def _lookup(config: object, key: str) -> tuple[bool, object, list[str]]:
+    """Walk ``key`` (``train#trainer#max_epochs``) into ``config``: whether it is there, the last item reached and
+    the parts of ``key`` that led to it."""
+    node, path = config, []
+    for part in _split_id(key):
+        found, child = _child(node, part)
+        if not found:
+            return False, node, path
+        node = child
+        path.append(part)
+    return True, node, path
+
+
+def _merge(config: dict, key: str, value: object) -> None:
+    """Set ``key`` of ``config`` as MONAI's ``ConfigParser.load_config_files`` does (``#`` paths, ``+`` merges)."""
+    merge = key.startswith("+")
+    *parents, last = _split_id(key[1:] if merge else key)
+    found, parent, _ = _lookup(config, "#".join(parents)) if parents else (True, config, [])
+    if not found:
+        return  # MONAI refuses a path whose parent is missing; the run reports it
+    exists, current = _child(parent, last)
+    if merge and isinstance(current, dict) and isinstance(value, dict):
+        current.update(value)
+    elif merge and isinstance(current, list) and isinstance(value, list):
+        current.extend(value)
+    elif isinstance(parent, dict):
+        parent[last] = value
+    elif exists and isinstance(parent, list):
+        parent[int(last)] = value
+
+
+def read_bundle_config(bundle: str | os.PathLike, configs: str | Sequence[str | os.PathLike] = ()) -> dict:
+    """The configs of :func:`bundle_config_files` merged as MONAI merges them (later keys and ``#`` paths override
+    earlier ones), as plain JSON: nothing is parsed, evaluated or imported (no MONAI, no torch).
+    """
+    import yaml
+
+    merged: dict = {}
+    for file in bundle_config_files(bundle, configs):
+        content = json.loads(file.read_text()) if file.suffix == ".json" else yaml.safe_load(file.read_text())
+        if not isinstance(content, dict):
+            raise BundleConfigError(f"{file}: not a config (a JSON or YAML object)")
+        for key, value in content.items():
+            _merge(merged, key, value)
+    return merged
+
+
+#: ``key=value`` pairs in one ``--set`` are separated by commas: a comma followed by ``key=`` starts the next.
+_NEXT_PAIR = re.compile(r",(?=\s*[A-Za-z_][\w#:]*\s*=)")
+
+
+def _no_constant(text: str) -> None:
+    raise ValueError(f"{text} is not a value radtl passes on")
+
+
+def _parsed(text: object) -> object:
+    """``text`` as a JSON literal where it is one (``1``, ``1e-3``, ``true``, ``"text"``, ``[1, 2]``), else as it is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError:
+        return text
+
+
+def _set_pairs(settings: str | Sequence[str] | Mapping[str, object] | None) -> list[tuple[str, object]]:
+    if settings is None:
+        return []
+    if isinstance(settings, Mapping):
+        return [(str(key), value) for key, value in settings.items()]
+    items = [settings] if isinstance(settings, str) else list(settings)
+    pairs = []
+    for item in items:
+        if not isinstance(item, str):
+            raise SettingError("--set", f"expected key=value, got {_shown(item)}")
+        for text in _NEXT_PAIR.split(item):
+            key, equals, value = text.partition("=")
+            if not equals or not key.strip():
+                raise SettingError("--set", f"expected key=value, got {_shown(text)}")
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def checked_overrides(
+    settings: str | Sequence[str] | Mapping[str, object] | None,
+    bundle: str | os.PathLike,
+    configs: str | Sequence[str | os.PathLike] = (),
+    reserved: Mapping[str, str] | None = None,
+) -> dict:
+    """``--set key=value`` settings as overrides for :func:`run_bundle` (or ``run_workflow``), each checked.
+
+    A key must be one the bundle's merged configs (:func:`read_bundle_config`) have: a top-level key
+    (``max_epochs``) or a ``#`` path (``train#trainer#max_epochs``), never a component key (``_target_``). A value
+    is a JSON literal where it parses as one (``1``, ``1e-3``, ``true``, ``"text"``, ``[1,2]``), else text; a
+    setting of :data:`SETTINGS` is parsed to its type and bounds, and every value must be inert
+    (:func:`check_inert`). A later pair of the same key wins.
+
+    Args:
+        settings: ``"key=value"`` strings (one string may hold several, ``max_epochs=1,lr=1e-3``), or a mapping.
+        bundle: the bundle's folder or name.
+        configs: the configs the run merges (see :func:`bundle_config_files`); their keys are the ones accepted.
+        reserved: keys the command sets from its own options, to the option (``{"lr": "radtl sweep --lrs"}``).
+
+    Raises:
+        SettingError: a malformed pair, a key the configs do not have (naming the closest one), a reserved key, a
+            value outside its setting's type or bounds, or one MONAI's parser would evaluate.
+    """
+    from radtl.errors import closest
+
+    pairs = _set_pairs(settings)
+    if not pairs:
+        return {}
+    config = read_bundle_config(bundle, configs)
+    files = ", ".join(path.name for path in bundle_config_files(bundle, configs))
+    name = resolve_bundle(bundle).name
+    overrides: dict = {}
+    for key, raw in pairs:
+        parts = _split_id(key)
+        if any(_COMPONENT_KEY.match(part) or _EVALUATED.search(part) for part in parts):
+            raise SettingError(key[:60], "not a key radtl passes to MONAI's config parser; refused")
+        if reserved and parts[0] in reserved:
+            raise SettingError(key[:60], f"set by {reserved[parts[0]]}; give it there, not with --set")
+        found, container, path = _lookup(config, key)
+        if not found:
+            missing = parts[len(path)]
+            choices = [str(k) for k in container] if isinstance(container, dict) else []
+            match = closest(missing, choices)
+            elsewhere = [cfg for cfg in bundle_configs(bundle) if _lookup(read_bundle_config(bundle, cfg), key)[0]]
+            if elsewhere:
+                advice = f"; it is a setting of {', '.join(elsewhere)}: run with that config"
+            elif match:
+                advice = f"; did you mean {'#'.join([*path, match])}?"
+            else:
+                advice = "; its settings are the keys of its configs (#-paths for nested ones)"
+            raise SettingError(key[:60], f"not a setting of bundle {name} ({files}){advice}")
+        value = _parsed(raw)
+        if len(parts) == 1 and key in SETTINGS:
+            value = SETTINGS[key].parse(key, value if isinstance(value, str) or not isinstance(raw, str) else raw)
+        check_inert(value, key)
+        overrides[key] = value
+    return overrides
+
+
+def _installed_copy(folder: Path) -> bool:
+    return folder.resolve().is_relative_to(PACKAGE_BUNDLES_DIR)
+
+
+def run_bundle(
+    bundle: str | os.PathLike,
+    configs: str | Sequence[str | os.PathLike] = (),
+    overrides: Mapping[str, object] | None = None,
+) -> list[Path]:
+    """Run a bundle as ``python -m monai.bundle run`` would: ``radtl run BUNDLE [CONFIG...] [--set key=value]``.
+
+    Finds the bundle by name or folder (:func:`resolve_bundle`), merges ``train.json`` and ``configs``
+    (:func:`bundle_config_files`), applies the bundle's ``configs/logging.conf`` and runs the workflow
+    (:func:`run_workflow`) with ``bundle_root`` set to the bundle's folder and ``overrides`` (from
+    :func:`checked_overrides`). A failure is raised as one line: radtl's root cause, not MONAI's wrappers.
+
+    Args:
+        bundle: the bundle's folder or name (``btmr``).
+        configs: configs merged over ``train.json`` (``evaluate``, ``inference``, ``./mine.json``).
+        overrides: settings (``{"max_epochs": 1}``); ``bundle_root`` defaults to the bundle's folder.
+
+    Returns:
+        The config files run, in order.
+
+    Raises:
+        BundleNotFoundError, BundleConfigError: no such bundle or config.
+        UsageError: the bundle is the copy installed with radtl and ``output_dir`` (inside the installed package by
+            default) is not given.
+        SettingError: an override MONAI's parser would evaluate.
+        BundleRunError: the run failed; the message is the root cause in one line, ``__cause__`` the original.
+    """
+    from radtl.errors import UsageError
+
+    folder = resolve_bundle(bundle)
+    files = bundle_config_files(folder, configs)
+    settings = {"bundle_root": str(folder), **(overrides or {})}
+    if _installed_copy(folder) and "output_dir" not in settings and "output_dir" in read_bundle_config(folder, files):
+        raise UsageError(
+            f"{folder.name} is the copy installed with radtl ({folder}); its output_dir would be inside the package",
+            hint="give --set output_dir=DIR (and --set dataset_dir=DIR: the sample data is not installed)",
+        )
+    logging_file = folder / "configs" / "logging.conf"
+    try:
+        run_workflow(
+            files,
+            settings,
+            meta_file=folder / _METADATA,
+            logging_file=logging_file if logging_file.is_file() else None,
+        )
+    except Exception as error:  # noqa: BLE001 - the run's boundary: one line for a person, the original kept
+        cause = root_cause(error)
+        if cause is error and isinstance(error, RadtlError):
+            raise
+        text = " ".join(str(cause).split()) or type(cause).__name__
+        if not isinstance(cause, RadtlError):
+            text = f"{type(cause).__name__}: {text}"
+        ran = " + ".join(file.name for file in files)
+        raise BundleRunError(f"{folder.name} ({ran}): {text}", hint=getattr(cause, "hint", "") or None) from error
+    return files
