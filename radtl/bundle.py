@@ -30,7 +30,7 @@ from enum import Enum
 from pathlib import Path
 
 import radtl
-from radtl.errors import RadtlError
+from radtl.errors import RadtlError, UsageError, closest
 
 __all__ = [
     "BUNDLES_DIR",
@@ -92,8 +92,6 @@ class BundleNotFoundError(RadtlError, FileNotFoundError):
     )
 
     def __init__(self, name: str, found: Sequence[str], searched: Sequence[Path], reason: str = "") -> None:
-        from radtl.errors import closest
-
         self.bundle = name
         self.found = list(found)
         self.searched = list(searched)
@@ -608,7 +606,7 @@ def bundle_configs(bundle: str | os.PathLike) -> list[str]:
 
 
 def _config_file(folder: Path, config: str | os.PathLike) -> Path:
-    text = os.fspath(config)
+    text = os.fspath(config) if isinstance(config, os.PathLike) else str(config)
     if not _plain_name(text):  # a path: ./mine.json, /data/override.json
         if Path(text).is_file():
             return Path(text).resolve()
@@ -617,8 +615,8 @@ def _config_file(folder: Path, config: str | os.PathLike) -> Path:
     for name in names:
         if (folder / "configs" / name).is_file() and Path(name).stem not in _NOT_WORKFLOWS:
             return folder / "configs" / name
-    from radtl.errors import closest
-
+    if Path(text).is_file():  # not the bundle's: a file in the working directory
+        return Path(text).resolve()
     have = bundle_configs(folder)
     match = closest(Path(text).stem, have)
     raise BundleConfigError(
@@ -630,8 +628,8 @@ def _config_file(folder: Path, config: str | os.PathLike) -> Path:
 def bundle_config_files(bundle: str | os.PathLike, configs: str | Sequence[str | os.PathLike] = ()) -> list[Path]:
     """The config files ``radtl run BUNDLE CONFIG...`` merges, in order.
 
-    A config is a name in the bundle's ``configs/`` (``evaluate`` or ``evaluate.json``) or a path with a folder in
-    it (``./mine.json``). The bundle's ``train.json`` comes first unless listed: radtl's ``evaluate.json``,
+    A config is a name in the bundle's ``configs/`` (``evaluate`` or ``evaluate.json``), else a file's path
+    (``./mine.json``, ``mine.json``). The bundle's ``train.json`` comes first unless listed: radtl's ``evaluate.json``,
     ``inference.json`` and ``multi_gpu_train.json`` patch it, as in MONAI's model zoo
     (``--config_file "['configs/train.json','configs/evaluate.json']"``). No config means ``train.json``.
 
@@ -768,8 +766,6 @@ def checked_overrides(
         SettingError: a malformed pair, a key the configs do not have (naming the closest one), a reserved key, a
             value outside its setting's type or bounds, or one MONAI's parser would evaluate.
     """
-    from radtl.errors import closest
-
     pairs = _set_pairs(settings)
     if not pairs:
         return {}
@@ -835,8 +831,6 @@ def run_bundle(
         SettingError: an override MONAI's parser would evaluate.
         BundleRunError: the run failed; the message is the root cause in one line, ``__cause__`` the original.
     """
-    from radtl.errors import UsageError
-
     folder = resolve_bundle(bundle)
     files = bundle_config_files(folder, configs)
     settings = {"bundle_root": str(folder), **(overrides or {})}
