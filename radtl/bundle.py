@@ -95,6 +95,7 @@ class BundleNotFoundError(RadtlError, FileNotFoundError):
         self.bundle = name
         self.found = list(found)
         self.searched = list(searched)
+        self.reason = reason
         match = closest(Path(name).name, self.found) if self.found and not reason else None
         message = (reason or f"no bundle {name!r}") + (f" (did you mean {match!r}?)" if match else "")
         where = ", ".join(str(folder) for folder in self.searched) or "no folder of bundles exists"
@@ -103,6 +104,9 @@ class BundleNotFoundError(RadtlError, FileNotFoundError):
         else:
             message += f"; no bundles found (searched {where})"
         super().__init__(message)
+
+    def __reduce__(self):  # rebuilt from what it was built from, so it crosses process boundaries intact
+        return type(self), (self.bundle, self.found, self.searched, self.reason)
 
 
 def _is_bundle(folder: Path, name: str | None = None) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -97,6 +98,12 @@ def test_an_unknown_bundle_names_the_closest_the_bundles_and_each_folder_once(mo
     assert "no bundle 'btrm' (did you mean 'btmr'?)" in message and "\n" not in message
     assert message.count(str(REPO / "bundles")) == 1 and all(name in message for name in KINDS)
     assert "radtl bundles" in raised.value.hint
+
+
+def test_the_unknown_bundle_error_survives_pickling_as_it_was():
+    error = BundleNotFoundError("btrm", ["btmr"], [REPO / "bundles"])
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is BundleNotFoundError and str(copy) == str(error) and copy.searched == [REPO / "bundles"]
 
 
 def test_a_folder_that_is_not_a_bundle_is_named_as_such(tmp_path):
