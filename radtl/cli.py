@@ -300,9 +300,9 @@ class RadtlCLI:
         Example:
             radtl bundles
         """
-        from radtl.bundle import bundle_table
+        from radtl.bundle import bundle_table, format_bundle_table
 
-        print(bundle_table())
+        print(format_bundle_table(bundle_table()))
 
     def run(self, bundle: str, *configs: str, set: Sequence[str] = ()) -> None:
         """Run a bundle's workflow by name, merging its configs as `python -m monai.bundle run` does.
@@ -319,10 +319,9 @@ class RadtlCLI:
         Example:
             radtl run btmr evaluate --set dataset_dir=dicom_samples/tasks/btmr --set output_dir=out/btmr
         """
-        from radtl.bundle import bundle_overrides, run_bundle
+        from radtl.bundle import checked_overrides, run_bundle
 
-        chosen = list(configs) or ["train"]
-        run_bundle(bundle, chosen, bundle_overrides(bundle, set, chosen))
+        run_bundle(bundle, configs, checked_overrides(set, bundle, configs))
 
     def check_weights(self, network: str, checkpoint: str, source: str = "auto", strict: bool = False,
                       in_channels: int | None = None, num_classes: int | None = None,
@@ -381,10 +380,10 @@ class RadtlCLI:
         Example:
             radtl sweep btmr --lrs 1e-3,1e-4 --repeats 2 --set max_epochs=5 --output_dir sweeps/btmr
         """
-        from radtl.bundle import bundle_overrides
+        from radtl.bundle import checked_overrides
         from radtl.sweep import sweep as run_sweep
 
-        settings = bundle_overrides(bundle, set)
+        settings = checked_overrides(set, bundle, ["evaluate"], reserved=_SWEEP_OPTIONS)
         out = run_sweep(bundle, lrs, repeats, init, backbones, train_fraction, output_dir, seed, energy_country,
                         **settings)
         print(f"results: {out / 'results.csv'}\nselection: {out / 'selection.csv'}")
@@ -428,7 +427,7 @@ class RadtlCLI:
             radtl segment dicom_samples/tasks/luna_nodule_seg/case001 --out out/case001.seg.dcm
             radtl segment --fetch http://localhost:8042/dicom-web --study 1.2.3 --series 1.2.3.4 --out out/segs/
         """
-        from radtl.bundle import bundle_overrides
+        from radtl.bundle import checked_overrides
         from radtl.seg.pacs import PacsError
         from radtl.seg.segment import segment as run_segment
 
@@ -438,7 +437,8 @@ class RadtlCLI:
         try:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
-                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, **bundle_overrides(bundle, set),
+                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite,
+                **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
             )
         except PacsError as error:
             kept = "the SEGs are kept in" if Path(out).is_dir() else "the SEG is kept at"
@@ -510,10 +510,10 @@ class RadtlCLI:
         Example:
             radtl gradcam btmr --checkpoint sweeps/btmr/runs/RUN/model.pt --out out/cam --limit 8
         """
-        from radtl.bundle import bundle_overrides
+        from radtl.bundle import checked_overrides
         from radtl.evaluation.runs import BundleTask, write_heatmaps
 
-        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        task = BundleTask(bundle, out, **checked_overrides(set, bundle, reserved={"output_dir": "--out"}))
         print(f"heatmaps: {write_heatmaps(task, checkpoint, split, method, limit)}")
 
     def rating_sheet(self, sources: str, out: str, n: int = 20, seed: int = 0, raters: str = "rater_1,rater_2") -> None:
@@ -557,10 +557,10 @@ class RadtlCLI:
         Example:
             radtl probe btmr --checkpoint out/pretrain/backbone.pt --out out/probe --set backbone=resnet18
         """
-        from radtl.bundle import bundle_overrides
+        from radtl.bundle import checked_overrides
         from radtl.evaluation.runs import BundleTask, probe_backbone
 
-        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        task = BundleTask(bundle, out, **checked_overrides(set, bundle, reserved={"output_dir": "--out"}))
         path = probe_backbone(task, checkpoint, _split_list(ks, int), _split_list(scales, int), head_epochs,
                               _split_list(lora_ranks, int), lora_epochs, lora_lr, embedding)
         print(f"probe: {path}")
@@ -582,13 +582,21 @@ class RadtlCLI:
         Example:
             radtl perturb btmr --checkpoints random=a/model.pt,imagenet=b/model.pt --out out/perturb
         """
-        from radtl.bundle import bundle_overrides
+        from radtl.bundle import checked_overrides
         from radtl.evaluation.runs import BundleTask, perturbation_robustness
 
-        task = BundleTask(bundle, out, **bundle_overrides(bundle, set))
+        task = BundleTask(bundle, out, **checked_overrides(set, bundle, reserved={"output_dir": "--out"}))
         path = perturbation_robustness(task, _pairs(checkpoints, "--checkpoints"), split,
                                        _split_list(shifts, float), _split_list(scales, float), limit)
         print(f"stability: {path}")
+
+
+#: Bundle keys that ``radtl sweep`` and ``radtl segment`` set from their own options, refused in ``--set``.
+_SWEEP_OPTIONS = {"lr": "--lrs", "init": "--init", "pretrained": "--init", "backbone": "--backbones",
+                  "train_fraction": "--train_fraction", "seed": "--seed", "output_dir": "--output_dir",
+                  "bundle_root": "the bundle argument"}
+_SEGMENT_OPTIONS = {"input_series": "SERIES_DIR", "seg_output": "--out", "ckpt_path": "--checkpoint",
+                    "fractional": "--fractional", "bundle_root": "--bundle"}
 
 
 def _split_list(values, kind=str) -> list:

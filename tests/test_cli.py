@@ -228,3 +228,54 @@ def test_gitignore_covers_the_default_output_folders():
     if result.returncode == 128:
         pytest.skip(f"not a git checkout: {result.stderr.strip()}")
     assert result.stdout.split() == paths
+
+
+# ---------------------------------------------------------------------------------------------
+# bundles by name: listed, run, and given settings only as --set keys they have
+
+
+def test_radtl_bundles_lists_every_bundle_with_its_kind_and_network(capsys):
+    from radtl.bundle import find_bundles
+
+    main(["bundles"])
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split()[:3] == ["name", "kind", "network"]
+    listed = {row.split()[0]: row.split()[1:3] for row in rows[1:]}
+    assert set(listed) == set(find_bundles()) >= {"btmr", "luna_nodule_seg", "dino_pretrain"}
+    assert listed["btmr"] == ["classification", "resnet50"] and listed["luna_nodule_seg"][0] == "segmentation"
+
+
+def test_radtl_run_prints_the_root_cause_in_one_line(tmp_path):
+    result = run_cli("run", "btmr", "--set", f"dataset_dir={tmp_path / 'nowhere'}", "--set", f"output_dir={tmp_path}")
+    assert result.returncode == 2
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("radtl run:")]
+    assert "missing folder" in line and "Traceback" not in result.stderr
+
+
+def test_a_misspelt_bundle_names_the_closest_and_the_ones_there_are(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "btrm"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "no bundle 'btrm' (did you mean 'btmr'?)" in error and "covid19_cxr" in error and "\n" not in error
+
+
+def test_a_set_key_the_bundle_does_not_have_is_refused_naming_the_closest(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["sweep", "btmr", "--set", "max_epoch=1", "--output_dir", str(tmp_path / "sweep")])
+    assert exit_.value.code == 2
+    assert "max_epoch: not a setting of bundle btmr" in capsys.readouterr().err
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_set_key_a_command_option_owns_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["sweep", "btmr", "--set", "lr=1e-3", "--output_dir", str(tmp_path / "sweep")])
+    assert "lr: set by --lrs" in capsys.readouterr().err
+
+
+def test_repeated_set_options_all_arrive():
+    from radtl.cli import _gather_repeated
+
+    gathered = _gather_repeated(["btmr", "--set", "a=1", "--lrs", "1e-3", "--set=b=x y"])
+    assert gathered == ["btmr", "--lrs", "1e-3", "--set=['a=1', 'b=x y']"]
