@@ -15,6 +15,7 @@ shows the traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,7 +100,7 @@ class RadtlCLI:
         progress: bool | None = None,
         max_pixel_bytes: int | None = None,
     ) -> None:
-        """Index the headers of every DICOM file under SRC into the Parquet dataset DB (re-running updates it).
+        """Index the DICOM headers under SRC into DB (Parquet; a re-run updates it).
 
         A folder without one DICOM file is indexed too (every file an error row, exit status 0) and the
         summary says that no DICOM file was found.
@@ -130,7 +131,10 @@ class RadtlCLI:
             print(f"query it: radtl query {db} \"SELECT Modality, count(*) FROM dicom GROUP BY ALL\"")
 
     def query(self, db: str, sql: str, out: str | None = None) -> None:
-        """Run SQL over the index DB (the table is `dicom`); print CSV, or write --out FILE.parquet / FILE.csv.
+        """Run SQL over the index DB (the table dicom): CSV on screen, or --out a file.
+
+        The query is DuckDB SQL over the view `dicom` (one row per file); --out FILE.parquet or FILE.csv writes
+        the result instead of printing it.
 
         Args:
             db: the index folder.
@@ -148,7 +152,7 @@ class RadtlCLI:
 
     def profile(self, db: str, out: str | None = None, min_fill_rate: float = 0.35, min_distinct: int = 2,
                 max_levels: int = 50) -> None:
-        """Profile the index's columns (fill rate, distinct values) and apply the study's tag selection rules.
+        """Profile the index's columns and apply the study's tag selection rules.
 
         Args:
             db: the index folder.
@@ -175,7 +179,7 @@ class RadtlCLI:
             print(f"profile: {out}")
 
     def impute_body_part(self, db: str, rules: str | None = None) -> None:
-        """Report BodyPartExamined before and after imputation from ProtocolName and the descriptions.
+        """Report BodyPartExamined before and after imputation from the protocol.
 
         The imputed values are columns of the `dicom` table (BodyPartExaminedImputed, BodyPartExaminedRule,
         BodyPartExaminedSource); this prints their fill rate and what each rule did.
@@ -201,7 +205,7 @@ class RadtlCLI:
         sample: int = 20_000,
         seed: int = 0,
     ) -> None:
-        """Build the DICOM-tag feature table for pseudo-labelling: MissForest imputation, [0, 1] scaling, one-hot.
+        """Build the DICOM-tag feature table for pseudo-labelling (MissForest, scaling).
 
         Writes OUT/tag_features.parquet (path + features), OUT/tag_features.joblib (the fitted
         preprocessing) and OUT/profile.csv.
@@ -228,7 +232,7 @@ class RadtlCLI:
         print(f"features: {target}")
 
     def pseudolabel(self, config: str, out: str | None = None, progress: bool | None = None) -> None:
-        """Pseudo-label an archive: embed tags, images and reports, fuse, cluster, score, keep the homogeneous clusters.
+        """Pseudo-label an archive from its tags, images and reports (clusters kept).
 
         Reads the index, the converted images and a reports CSV as CONFIG (YAML) says (see
         docs/pseudolabelling.md); writes OUT/labels.csv, clusters.csv, metrics.json,
@@ -257,7 +261,7 @@ class RadtlCLI:
         scheduler: str | None = None,
         progress: bool | None = None,
     ) -> None:
-        """Pack a datalist's images into OUT: uint8 S x S images in .npy shards (memory-mapped) with a Parquet index.
+        """Pack a datalist's images into memory-mapped shards for pretraining.
 
         The images are what the bundles feed the network (longest side resized to S, zero padded
         to S x S), so pretraining reads them without decoding. Unreadable images are listed in
@@ -285,7 +289,7 @@ class RadtlCLI:
         print(f"pack: {result.out}")
 
     def networks(self) -> None:
-        """List the networks radtl builds (the names ``radtl.networks.create`` takes).
+        """List the networks radtl builds (the names radtl.networks.create takes).
 
         Example:
             radtl networks
@@ -295,7 +299,7 @@ class RadtlCLI:
         print("\n".join(available()))
 
     def bundles(self) -> None:
-        """List the bundles radtl finds: name, kind, task, default network and folder.
+        """List the bundles radtl finds: name, kind, default network, task, folder.
 
         Example:
             radtl bundles
@@ -305,7 +309,7 @@ class RadtlCLI:
         print(format_bundle_table(bundle_table()))
 
     def run(self, bundle: str, *configs: str, set: Sequence[str] = ()) -> None:
-        """Run a bundle's workflow by name, merging its configs as `python -m monai.bundle run` does.
+        """Run a bundle by name (train, evaluate, inference), with --set settings.
 
         CONFIGS are names in the bundle's configs/ folder (train, evaluate, inference; train.json is read
         first when evaluate or inference is named) or paths; a failure prints radtl's root cause in one line.
@@ -362,7 +366,10 @@ class RadtlCLI:
         energy_country: str = "HRV",
         set: Sequence[str] = (),
     ) -> None:
-        """Run the study's fine-tuning grid over BUNDLE, resumably; write results, curves and selection tables.
+        """Run the study's fine-tuning grid (learning rates x repeats x inits) on a bundle.
+
+        Resumable: a re-run skips the runs already done. Writes OUT/results.csv, the validation curves and the
+        selection tables (the learning rate chosen on validation per initialisation).
 
         Args:
             bundle: a bundle folder or name (btmr, bone_age, grazpedwri_osteopenia, covid19_cxr).
@@ -403,7 +410,7 @@ class RadtlCLI:
         overwrite: bool = False,
         set: Sequence[str] = (),
     ) -> None:
-        """Segment CT series with a bundle and write one DICOM Segmentation per series; fetch from / send to a PACS.
+        """Segment CT series into DICOM-SEGs; fetch from and send to a PACS.
 
         Beside each SEG goes a PNG preview: the slices with the most segmented voxels, the mask outlined.
         When a send fails the SEGs are kept; `radtl send` stores them once the PACS is back.
@@ -452,7 +459,7 @@ class RadtlCLI:
             print(f"sent to {send}: {len(result.sent)} instance(s) stored")
 
     def send(self, *paths: str, to: str) -> None:
-        """Store DICOM files (a SEG kept after a failed send, say) in a PACS, checking every status.
+        """Store DICOM files (a SEG kept after a failed send, say) in a PACS.
 
         Args:
             paths: the DICOM files.
@@ -470,7 +477,10 @@ class RadtlCLI:
 
     def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,
                title: str = "Initialisation comparison") -> None:
-        """The study's tables, statistical tests and figures from sweep results, as report.md and report.html.
+        """Compare initialisations from sweep results: tables, tests, figures.
+
+        Writes report.md and report.html with the study's tables, statistical tests and figures, tables/*.csv and
+        statistics.json.
 
         Args:
             results: sweep folders (or their results.csv), e.g. sweeps/btmr sweeps/btmr_limited.
@@ -496,7 +506,9 @@ class RadtlCLI:
 
     def gradcam(self, bundle: str, checkpoint: str, out: str, split: str = "test", method: str = "gradcam",
                 limit: int = 0, set: Sequence[str] = ()) -> None:
-        """Grad-CAM (or Grad-CAM++) heatmaps of a classification bundle's split: input beside overlay, as PNGs.
+        """Grad-CAM (or Grad-CAM++) heatmaps of a classification bundle's split.
+
+        One PNG per image, the input beside its overlay, and heatmaps.csv.
 
         Args:
             bundle: a classification bundle's folder or name (btmr, covid19_cxr, grazpedwri_osteopenia).
@@ -517,7 +529,7 @@ class RadtlCLI:
         print(f"heatmaps: {write_heatmaps(task, checkpoint, split, method, limit)}")
 
     def rating_sheet(self, sources: str, out: str, n: int = 20, seed: int = 0, raters: str = "rater_1,rater_2") -> None:
-        """A blinded rating sheet of the same cases' heatmaps from several models (thesis 5.1).
+        """A blinded rating sheet of heatmaps from several models (thesis 5.1).
 
         Args:
             sources: NAME=DIR pairs, comma separated, each DIR a radtl gradcam output (heatmaps.csv).
@@ -539,7 +551,10 @@ class RadtlCLI:
     def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
               scales: str = "224,112,56", head_epochs: int = 100, lora_ranks: str = "8,16", lora_epochs: int = 10,
               lora_lr: float = 1e-3, embedding: str = "tsne", set: Sequence[str] = ()) -> None:
-        """Frozen-backbone evaluation of any radtl checkpoint on a classification bundle's data (Radio DINO / OmniRad).
+        """Frozen-backbone probes of a checkpoint: kNN, logistic, head-only, LoRA.
+
+        The regimes of Radio DINO and OmniRad on a classification bundle's data, for any radtl checkpoint of the
+        bundle's backbone.
 
         Args:
             bundle: a classification bundle's folder or name.
@@ -567,7 +582,9 @@ class RadtlCLI:
 
     def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",
                 scales: str = "0.8,1.2", limit: int = 0, set: Sequence[str] = ()) -> None:
-        """Robustness to ROI perturbation (the bone-tumour study): predictions under shifted and scaled boxes.
+        """Robustness of predictions to shifted and scaled ROI boxes (bone-tumour study).
+
+        Predictions under each perturbed box, stability per model, and a paired comparison of the models.
 
         Args:
             bundle: a classification bundle's folder or name.
@@ -653,7 +670,17 @@ def main(argv: list[str] | None = None) -> None:
     """``radtl``: list the commands, show one's help, or check its command line and run it with ``fire``.
 
     A user error ends the process with one line on standard error and exit status 2 (see :mod:`radtl.commands`).
+    Output piped into a reader that stops early (``radtl query ... | head``) ends the command quietly.
     """
+    try:
+        _main(argv)
+    except BrokenPipeError:
+        # the reader went away: point stdout at /dev/null so Python's own flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None  # 128 + SIGPIPE, what a shell reports for a command killed by it
+
+
+def _main(argv: list[str] | None) -> None:
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(arguments)
     verbose = "--verbose" in arguments

@@ -30,8 +30,8 @@ __all__ = [
 
 #: Options every command takes; the command line removes them before ``fire`` sees the rest.
 GLOBAL_OPTIONS = {
-    "--debug": "show the traceback of an error instead of one line (or set RADTL_DEBUG=1)",
-    "--verbose": "show the engines' own logs (Ignite, MONAI) as well as one line per epoch (or RADTL_VERBOSE=1)",
+    "--debug": "show an error's traceback, not one line (or RADTL_DEBUG=1)",
+    "--verbose": "also show the engines' own logs: Ignite, MONAI (or RADTL_VERBOSE=1)",
 }
 _SECTIONS = ("Args:", "Arguments:", "Example:", "Examples:", "Returns:", "Raises:")
 
@@ -133,12 +133,12 @@ def _default_text(option: Option) -> str:
     return f" (default: {option.default})"
 
 
-def _described(term: str, text: str, width: int) -> list[str]:
-    """``term`` in a column of 28, ``text`` wrapped beside it (on the next line when the term is longer)."""
-    indent = " " * 30
+def _described(term: str, text: str, width: int, column: int = 28) -> list[str]:
+    """``term`` in a column of ``column``, ``text`` wrapped beside it (on the next line when the term is longer)."""
+    indent = " " * (column + 2)
     body = textwrap.wrap(" ".join(text.split()), width - len(indent)) or [""]
-    if len(term) <= 26:
-        return [f"  {term:<28}{body[0]}"] + [indent + line for line in body[1:]]
+    if len(term) <= column - 2:
+        return [f"  {term:<{column}}{body[0]}"] + [indent + line for line in body[1:]]
     return [f"  {term}"] + [indent + line for line in body]
 
 
@@ -210,10 +210,10 @@ def listing(table: dict[str, Command], width: int = 100) -> str:
     lines = ["usage: radtl COMMAND [ARGUMENTS] [options]", "",
              "radtl: radiology transfer learning on MONAI. Commands:", ""]
     for command in table.values():
-        lines += _described(command.name, command.summary, width)
+        lines += _described(command.name, command.summary, width, column=18)
     lines += ["", "global options:"]
     for flag, text in {**GLOBAL_OPTIONS, "--version": "print radtl's version"}.items():
-        lines += _described(flag, text, width)
+        lines += _described(flag, text, width, column=18)
     lines += ["", "radtl COMMAND --help shows a command's arguments, options and an example."]
     return "\n".join(lines)
 

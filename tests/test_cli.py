@@ -279,3 +279,9 @@ def test_repeated_set_options_all_arrive():
 
     gathered = _gather_repeated(["btmr", "--set", "a=1", "--lrs", "1e-3", "--set=b=x y"])
     assert gathered == ["btmr", "--lrs", "1e-3", "--set=['a=1', 'b=x y']"]
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
+    result = subprocess.run(f"{sys.executable} -m radtl.cli sweep --help | head -1", shell=True, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout == "usage: radtl sweep BUNDLE [options]\n" and result.stderr == ""
