@@ -297,14 +297,21 @@ def bundle_table() -> list[BundleInfo]:
     return rows
 
 
-def format_bundle_table(rows: Sequence[BundleInfo], task_width: int = 60) -> str:
-    """``rows`` as an aligned text table (name, kind, network, task, where), ``task`` cut to ``task_width``."""
+def format_bundle_table(rows: Sequence[BundleInfo], task_width: int = 44) -> str:
+    """``rows`` as an aligned text table (name, kind, network, task, where), ``task`` cut to ``task_width`` and
+    ``where`` relative to the working directory when the bundle is under it."""
 
     def cut(text: str) -> str:
         return text if len(text) <= task_width else text[: task_width - 3].rstrip() + "..."
 
+    def where(folder: Path) -> str:
+        try:
+            return str(folder.relative_to(Path.cwd()))
+        except ValueError:  # not under the working directory
+            return str(folder)
+
     table = [("name", "kind", "network", "task", "where")]
-    table += [(row.name, row.kind.value, row.network or "-", cut(row.task) or "-", str(row.folder)) for row in rows]
+    table += [(row.name, row.kind.value, row.network or "-", cut(row.task) or "-", where(row.folder)) for row in rows]
     widths = [max(len(line[column]) for line in table) for column in range(4)]
     return "\n".join(
         "  ".join([*(cell.ljust(width) for cell, width in zip(line[:4], widths)), line[4]]) for line in table
