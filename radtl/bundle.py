@@ -762,7 +762,9 @@ def checked_overrides(
     """``--set key=value`` settings as overrides for :func:`run_bundle` (or ``run_workflow``), each checked.
 
     A key must be one the bundle's merged configs (:func:`read_bundle_config`) have: a top-level key
-    (``max_epochs``) or a ``#`` path (``train#trainer#max_epochs``), never a component key (``_target_``). A value
+    (``max_epochs``) or a ``#`` path (``train#trainer#max_epochs``), or a new argument of a component the configs
+    have (``network_def#features``: a dict with ``_target_``; refused when it is close to one the component has,
+    ``train#trainer#max_epoch``), never a component key (``_target_``). A value
     is a JSON literal where it parses as one (``1``, ``1e-3``, ``true``, ``"text"``, ``[1,2]``), else text; a
     setting of :data:`SETTINGS` is parsed to its type and bounds, and every value must be inert
     (:func:`check_inert`). A later pair of the same key wins.
@@ -791,7 +793,10 @@ def checked_overrides(
         if reserved and parts[0] in reserved:
             raise SettingError(key[:60], f"set by {reserved[parts[0]]}; give it there, not with --set")
         found, container, path = _lookup(config, key)
-        if not found:
+        # a component (a dict with _target_) may take an argument it lacks, unless it is close to one it has
+        new_argument = (len(parts) > 1 and len(path) == len(parts) - 1 and isinstance(container, dict)
+                        and "_target_" in container and closest(parts[-1], [str(k) for k in container]) is None)
+        if not found and not new_argument:
             missing = parts[len(path)]
             choices = [str(k) for k in container] if isinstance(container, dict) else []
             match = closest(missing, choices)

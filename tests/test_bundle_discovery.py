@@ -262,3 +262,10 @@ def test_a_set_key_inside_a_component_definition_is_refused():
 def test_a_set_key_the_command_sets_itself_is_refused_naming_its_option():
     with pytest.raises(SettingError, match="lr: set by radtl sweep --lrs"):
         checked_overrides("lr=1e-3", "btmr", reserved={"lr": "radtl sweep --lrs"})
+
+
+def test_a_set_key_may_be_a_new_argument_of_a_component_but_not_of_a_plain_setting():
+    assert checked_overrides(["network_def#features=[4,4,8,8,16,4]"], "luna_nodule_seg", ["inference"]) == {
+        "network_def#features": [4, 4, 8, 8, 16, 4]}
+    with pytest.raises(SettingError, match="not a setting"):
+        checked_overrides(["max_epochs#x=1"], "btmr")
