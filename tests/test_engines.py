@@ -7,11 +7,27 @@ import json
 
 import pytest
 import torch
+from ignite.engine import Engine
+from monai.data import MetaTensor
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import EarlyStopHandler, ValidationHandler, stopping_fn_from_metric
+from PIL import Image
 from sklearn.metrics import f1_score
 
-from radtl.engines import Accuracy, MacroF1, PredictionWriter, PrepareBatch, TrainingHistory, class_indices
+from radtl.engines import (
+    Accuracy,
+    ClassificationReport,
+    MacroF1,
+    MetricsWriter,
+    PredictionWriter,
+    PrepareBatch,
+    RegressionReport,
+    ReportError,
+    TrainingHistory,
+    class_indices,
+    confusion_matrix,
+    per_class_scores,
+)
 
 
 def _output(preds, labels):
@@ -124,3 +140,105 @@ def test_regression_metrics_average_over_images_so_rmse_exceeds_mae_for_uneven_e
     for metric in (mae, rmse):
         metric.update(regression_values(output))
     assert mae.compute() == pytest.approx(40 / 3) and rmse.compute() == pytest.approx((1000 / 3) ** 0.5)
+
+
+# --- evaluation reports: confusion matrix, per-class scores, predicted-vs-true scatter ------------------------
+
+
+def _evaluated(report, batches):
+    """Run ``report`` (and anything else attached to it) on an engine whose output is each of ``batches``, as a
+    MONAI evaluator's decollated output."""
+    engine = Engine(lambda engine, batch: batch)
+    report.attach(engine)
+    engine.run(batches, max_epochs=1)
+    return engine
+
+
+def _case(pred, label, filename=""):
+    image = MetaTensor(torch.zeros(1, 2, 2), meta={"filename_or_obj": filename})
+    return {"image": image, "pred": torch.tensor(pred, dtype=torch.float32), "label": torch.tensor(label)}
+
+
+def test_confusion_matrix_has_true_classes_as_rows_and_every_class_listed():
+    matrix = confusion_matrix(predicted=[1, 0, 2, 2, 1], true=[0, 0, 2, 1, 1], num_classes=4)
+    assert matrix.tolist() == [[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+
+
+def test_per_class_scores_are_scikit_learns_and_zero_where_undefined():
+    scores = per_class_scores(predicted=[1, 0, 2, 2, 1], true=[0, 0, 2, 1, 1], labels=["a", "b", "c", "d"])
+    assert list(scores) == ["a", "b", "c", "d"]
+    assert scores["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert scores["c"]["precision"] == 0.5 and scores["c"]["recall"] == 1.0
+    assert scores["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+
+
+def test_classification_report_writes_the_matrix_the_scores_and_a_figure(tmp_path):
+    batches = [
+        [_case([0.8, 0.1, 0.1], 0, "a.dcm"), _case([0.2, 0.7, 0.1], 0, "b.dcm")],
+        [_case([0.1, 0.1, 0.8], 2, "c.dcm"), _case([0.1, 0.6, 0.3], 1, "d.dcm"), _case([0.5, 0.2, 0.3], 1, "e.dcm")],
+    ]
+    report = ClassificationReport(tmp_path, prefix="test", labels={"0": "glioma", "1": "meningioma", "2": "pituitary"})
+    _evaluated(report, batches)
+    rows = list(csv.reader((tmp_path / "test_confusion_matrix.csv").open()))
+    assert rows[0] == ["true/predicted", "glioma", "meningioma", "pituitary"]
+    assert rows[1:] == [["glioma", "1", "1", "0"], ["meningioma", "1", "1", "0"], ["pituitary", "0", "0", "1"]]
+    per_class = {row["class"]: row for row in csv.DictReader((tmp_path / "test_per_class.csv").open())}
+    assert list(per_class) == ["glioma", "meningioma", "pituitary"]
+    assert per_class["pituitary"] == {"class": "pituitary", "precision": "1.0", "recall": "1.0", "f1": "1.0",
+                                      "support": "1"}
+    with Image.open(tmp_path / "test_confusion_matrix.png") as figure:
+        assert figure.format == "PNG" and min(figure.size) > 100
+    assert [case["image"] for case in report.cases] == ["a.dcm", "b.dcm", "c.dcm", "d.dcm", "e.dcm"]
+
+
+def test_a_binary_report_names_both_classes_from_one_probability(tmp_path):
+    batches = [[_case([0.9], [1.0]), _case([0.2], [1.0]), _case([0.4], [0.0])]]
+    report = ClassificationReport(tmp_path, labels=["normal", "covid"])
+    _evaluated(report, batches)
+    summary = report.summary()
+    assert summary["confusion_matrix"]["labels"] == ["normal", "covid"]
+    assert summary["confusion_matrix"]["counts"] == [[1, 0], [1, 1]]
+    assert summary["per_class"]["covid"]["recall"] == 0.5
+
+
+def test_metrics_writer_puts_the_reports_summary_beside_the_metrics(tmp_path):
+    report = ClassificationReport(tmp_path, labels=["dark", "bright"])
+    writer = MetricsWriter(tmp_path / "test_metrics.json", extra={"split": "test"}, reports=[report])
+    engine = Engine(lambda engine, batch: batch)
+    report.attach(engine)
+    writer.attach(engine)
+    engine.run([[_case([0.2, 0.8], 1), _case([0.6, 0.4], 1)], [_case([0.9, 0.1], 0)]], max_epochs=1)
+    result = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert result["split"] == "test" and result["metrics"] == {}
+    assert set(result["per_class"]) == {"dark", "bright"} and result["per_class"]["bright"]["support"] == 2
+    assert result["confusion_matrix"]["counts"] == [[1, 0], [1, 1]]
+    assert sum(map(sum, result["confusion_matrix"]["counts"])) == 3
+
+
+def test_a_class_index_beyond_the_names_given_is_a_report_error(tmp_path):
+    with pytest.raises(ReportError, match="class index 2 .* 2 class name"):
+        _evaluated(ClassificationReport(tmp_path, labels=["normal", "covid"]), [[_case([0.1, 0.2, 0.7], 2)]])
+
+
+def test_a_report_on_unlabelled_output_is_a_report_error(tmp_path):
+    item = {"image": torch.zeros(1, 2, 2), "pred": torch.tensor([0.3])}
+    with pytest.raises(ReportError, match="without its true value"):
+        _evaluated(RegressionReport(tmp_path), [[item]])
+
+
+def test_regression_report_writes_each_case_and_the_scatter(tmp_path):
+    batches = [[_case([130.0], [120.0], "a.dcm"), _case([100.0], [110.0], "b.dcm")], [_case([60.0], [60.0], "c.dcm")]]
+    _evaluated(RegressionReport(tmp_path, prefix="validation", unit="months"), batches)
+    rows = list(csv.DictReader((tmp_path / "validation_cases.csv").open()))
+    assert [(r["image"], float(r["true"]), float(r["predicted"]), float(r["error"])) for r in rows] == [
+        ("a.dcm", 120.0, 130.0, 10.0), ("b.dcm", 110.0, 100.0, -10.0), ("c.dcm", 60.0, 60.0, 0.0)
+    ]
+    with Image.open(tmp_path / "validation_scatter.png") as figure:
+        assert figure.format == "PNG" and min(figure.size) > 100
+
+
+def test_a_report_collects_again_on_each_run(tmp_path):
+    report = ClassificationReport(tmp_path, labels=["a", "b"])
+    engine = _evaluated(report, [[_case([0.9], [1.0])]])
+    engine.run([[_case([0.1], [0.0]), _case([0.2], [0.0])]], max_epochs=1)
+    assert report.matrix().tolist() == [[2, 0], [0, 0]]

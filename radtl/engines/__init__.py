@@ -15,14 +15,23 @@ from radtl.engines.dino import (
 )
 from radtl.engines.export import BackboneExport, backbone_state_dict
 from radtl.engines.handlers import MetricsWriter, PredictionWriter, TrainingHistory, write_json
-from radtl.engines.metrics import Accuracy, MacroF1, class_indices, regression_values
+from radtl.engines.metrics import (
+    Accuracy,
+    MacroF1,
+    class_indices,
+    confusion_matrix,
+    per_class_scores,
+    regression_values,
+)
 from radtl.engines.prepare import PrepareBatch
 from radtl.engines.probes import KNNAccuracy, extract_features, knn_predict, probe
+from radtl.engines.reports import ClassificationReport, RegressionReport, ReportError
 from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
 
 __all__ = [
     "Accuracy",
     "BackboneExport",
+    "ClassificationReport",
     "DINOTrainer",
     "EvaluatorBest",
     "KNNAccuracy",
@@ -30,15 +39,19 @@ __all__ = [
     "MetricsWriter",
     "PredictionWriter",
     "PrepareBatch",
+    "RegressionReport",
+    "ReportError",
     "ResumableCheckpoint",
     "TrainingHistory",
     "backbone_state_dict",
     "build_teacher",
     "class_indices",
+    "confusion_matrix",
     "cosine_schedule",
     "extract_features",
     "knn_predict",
     "param_groups_for_weight_decay",
+    "per_class_scores",
     "probe",
     "regression_values",
     "update_teacher",

@@ -171,11 +171,15 @@ class MetricsWriter:
     Args:
         path: the JSON file.
         extra: values written beside the metrics (the checkpoint, the split).
+        reports: report handlers attached to the same evaluator whose ``summary()`` (a mapping) is written
+            beside the metrics, e.g. :class:`radtl.engines.ClassificationReport`'s ``per_class`` scores and
+            ``confusion_matrix``.
     """
 
-    def __init__(self, path: str | os.PathLike, extra: Mapping | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, extra: Mapping | None = None, reports: Sequence = ()) -> None:
         self.path = Path(path)
         self.extra = dict(extra or {})
+        self.reports = list(reports)
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.COMPLETED, self)
@@ -184,7 +188,8 @@ class MetricsWriter:
         metrics = {k: _plain(v) for k, v in engine.state.metrics.items()}
         if idist.get_rank() > 0:
             return
-        write_json({**self.extra, "metrics": metrics}, self.path)
+        sections = {key: value for report in self.reports for key, value in report.summary().items()}
+        write_json({**self.extra, "metrics": metrics, **sections}, self.path)
         logger.info("metrics: %s -> %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None), self.path)
 
 

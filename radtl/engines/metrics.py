@@ -5,17 +5,23 @@ postprocessing to probabilities: a multi-class ``pred`` of C probabilities gives
 binary ``pred`` of one probability gives ``p >= 0.5``. Labels are class indices (or one-hot).
 Ignite's :class:`~ignite.metrics.EpochMetric` gathers the whole epoch, across processes under
 ``torchrun``, before the score is computed.
+
+:func:`confusion_matrix` and :func:`per_class_scores` are the same scikit-learn computations per
+class, on class indices; :class:`radtl.engines.ClassificationReport` writes them after an evaluation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from ignite.metrics import EpochMetric
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support
 
-__all__ = ["Accuracy", "MacroF1", "class_indices", "regression_values"]
+__all__ = ["Accuracy", "MacroF1", "class_indices", "confusion_matrix", "per_class_scores", "regression_values"]
 
 
 def _stack(values: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -41,6 +47,33 @@ def regression_values(output: Sequence[dict], pred_key: str = "pred", label_key:
     (MONAI's regression metrics reduce per image first, which for one value per image makes the
     RMSE equal the MAE)."""
     return _stack([item[pred_key] for item in output])[:, 0], _stack([item[label_key] for item in output])[:, 0]
+
+
+def confusion_matrix(predicted: Sequence[int], true: Sequence[int], num_classes: int) -> np.ndarray:
+    """``(num_classes, num_classes)`` counts: row ``i`` the images of true class ``i``, column ``j`` those predicted
+    as class ``j``.
+
+    ``sklearn.metrics.confusion_matrix`` with every class listed, so a class no image has or
+    gets still has its row and column (zeros).
+    """
+    return sklearn_confusion_matrix(list(true), list(predicted), labels=list(range(num_classes))).astype(np.int64)
+
+
+def per_class_scores(predicted: Sequence[int], true: Sequence[int], labels: Sequence[str]) -> dict[str, dict]:
+    """Precision, recall, F1 and support of each class, ``{name: {"precision", "recall", "f1", "support"}}``.
+
+    ``sklearn.metrics.precision_recall_fscore_support(average=None)`` over every class in
+    ``labels`` (class ``i`` is ``labels[i]``); a score whose denominator is zero (a class never
+    predicted, or absent from the split) is 0, as in the study's macro F1
+    (:class:`MacroF1`, ``zero_division=0``). For a binary task both classes are listed.
+    """
+    precision, recall, f1, support = precision_recall_fscore_support(
+        list(true), list(predicted), labels=list(range(len(labels))), average=None, zero_division=0
+    )
+    return {
+        str(name): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(n)}
+        for name, p, r, f, n in zip(labels, precision, recall, f1, support)
+    }
 
 
 class MacroF1(EpochMetric):

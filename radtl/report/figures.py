@@ -8,7 +8,8 @@ Each function draws one PNG with matplotlib's object-oriented :class:`~matplotli
 (no pyplot state) and returns its path. Curves are the mean over a setting's runs with a
 band of one standard deviation, as RadiologyNET's training-progress figures (thesis 4.2) show
 them; bars are the mean test score with one SD as the error bar and the pairwise p-values of
-:func:`radtl.stats.compare_groups` as brackets above them.
+:func:`radtl.stats.compare_groups` as brackets above them. An evaluation's figures are its
+:func:`confusion_matrix_plot` (a classifier) and :func:`prediction_scatter` (a regressor).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ __all__ = [
     "PALETTE",
     "as_categories",
     "bar_chart",
+    "confusion_matrix_plot",
     "embed_2d",
     "embedding_plot",
     "format_p",
     "fraction_curves",
     "init_colour",
+    "prediction_scatter",
     "ranked_categories",
     "validation_curves",
 ]
@@ -321,4 +324,83 @@ def embedding_plot(
     for ax in axes[len(panels) :]:
         ax.set_axis_off()
     fig.suptitle(f"{method.upper()} map of {len(rows)} of {n} items")
+    return save_figure(fig, path)
+
+
+def confusion_matrix_plot(
+    matrix: np.ndarray, labels: Sequence[str], path: str | os.PathLike, *, title: str = ""
+) -> Path:
+    """Draw a confusion matrix as a grid of counts, rows the true class and columns the predicted one.
+
+    Each cell is shaded by the fraction of its row (the true class's images) so that classes of
+    different sizes read alike, and holds the count.
+
+    Args:
+        matrix: ``(C, C)`` counts, as :func:`radtl.engines.confusion_matrix` gives them.
+        labels: the C class names, in index order.
+        path: the PNG to write.
+        title: the figure title.
+    """
+    counts = np.asarray(matrix)
+    if counts.ndim != 2 or counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion_matrix_plot: a {len(labels)}-class matrix is ({len(labels)}, {len(labels)}), "
+                         f"got shape {counts.shape}")
+    rows = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, rows, out=np.zeros(counts.shape, dtype=float), where=rows > 0)
+    side = max(3.0, 1.5 + 0.6 * len(labels))
+    fig = Figure(figsize=(side + 1.0, side), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(fractions, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (row, column), count in np.ndenumerate(counts):
+        ax.text(column, row, str(int(count)), ha="center", va="center", fontsize=9,
+                color="white" if fractions[row, column] > 0.5 else "black")
+    ticks, names = np.arange(len(labels)), [str(name) for name in labels]
+    slanted = len(labels) > 2 or max(map(len, names), default=0) > 8  # long names would run into each other
+    ax.set_xticks(ticks, names, rotation=45 if slanted else 0, ha="right" if slanted else "center")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")
+    return save_figure(fig, path)
+
+
+def prediction_scatter(
+    true: Sequence[float], predicted: Sequence[float], path: str | os.PathLike, *, unit: str | None = None,
+    title: str = "",
+) -> Path:
+    """Predicted against true values, one point per case, with the identity line ``predicted = true``.
+
+    The title ends with the mean absolute error of the points drawn.
+
+    Args:
+        true: the reference values.
+        predicted: the model's values, in the same order.
+        path: the PNG to write.
+        unit: the values' unit, for the axes and the MAE (``"months"``).
+        title: the title's beginning (the MAE follows).
+    """
+    x, y = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"prediction_scatter takes two equal-length value lists, got {x.shape} and {y.shape}")
+    suffix = f" ({unit})" if unit else ""
+    mae = float(np.mean(np.abs(y - x))) if x.size else math.nan
+    fig = Figure(figsize=(5.0, 5.0), layout="constrained")
+    ax = fig.subplots()
+    finite = np.concatenate([x, y])
+    finite = finite[np.isfinite(finite)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    margin = 0.05 * ((high - low) or 1.0)
+    low, high = low - margin, high + margin
+    ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=1, label="predicted = true")
+    ax.scatter(x, y, s=14, color=PALETTE[0], alpha=0.8, linewidths=0, label=f"{x.size} case(s)")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"true{suffix}")
+    ax.set_ylabel(f"predicted{suffix}")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    error = "MAE n/a" if math.isnan(mae) else f"MAE {mae:.2f}{' ' + unit if unit else ''}"
+    ax.set_title(f"{title}: {error}" if title else error, fontsize=10)
     return save_figure(fig, path)
