@@ -108,12 +108,37 @@ def test_bundle_trains_on_its_sample_set(trained):
     assert "epoch 2/2" in log
 
 
-def test_bundle_evaluates_its_checkpoint_on_the_test_split(trained):
+@pytest.fixture(scope="module")
+def evaluated(trained):
+    """Each trained bundle's ``evaluate.json`` run on its test split: ``(bundle, output folder)``."""
     bundle, out, _ = trained
     monai_run(bundle, "train", "evaluate", output_dir=out)
+    return bundle, out
+
+
+def test_bundle_evaluates_its_checkpoint_on_the_test_split(evaluated):
+    bundle, out = evaluated
     result = json.loads((out / "test_metrics.json").read_text())
     assert result["split"] == "test" and result["checkpoint"] == str(out / "model.pt")
     assert set(result["metrics"]) == METRICS.get(bundle, {"f1", "accuracy"})
+
+
+def test_bundle_evaluation_reports_what_it_confuses_or_how_its_values_scatter(evaluated):
+    bundle, out = evaluated
+    cases = len(json.loads((out / "datalist.json").read_text())["test"])
+    if bundle == "bone_age":
+        assert len(list(csv.DictReader((out / "test_cases.csv").open()))) == cases
+        assert (out / "test_scatter.png").read_bytes().startswith(b"\x89PNG")
+        return
+    labels = _configs(bundle)["train"]["labels"]
+    rows = list(csv.reader((out / "test_confusion_matrix.csv").open()))
+    assert rows[0][1:] == labels and [row[0] for row in rows[1:]] == labels
+    assert sum(int(count) for row in rows[1:] for count in row[1:]) == cases
+    assert (out / "test_confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert [row["class"] for row in csv.DictReader((out / "test_per_class.csv").open())] == labels
+    result = json.loads((out / "test_metrics.json").read_text())
+    assert list(result["per_class"]) == labels and result["confusion_matrix"]["labels"] == labels
+    assert sum(map(sum, result["confusion_matrix"]["counts"])) == cases
 
 
 def test_bundle_infers_from_dicom_files(trained):
