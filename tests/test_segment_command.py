@@ -13,14 +13,17 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 import torch
+from PIL import Image
 
 from radtl.cli import main
 from radtl.dicom.series import read_series_headers
 from radtl.networks import create
 from radtl.seg.dicom_seg import read_segmentation
+from radtl.seg.preview import CAPTION_HEIGHT, GAP, OUTLINE_COLOUR, PANEL_SIZE
 from radtl.seg.segment import segment_series
 from tests.test_dicom_seg import dciodvfy_errors
 from tests.tools import requires_tool
@@ -73,7 +76,8 @@ def test_an_out_folder_gets_one_seg_per_series_named_by_its_series_uid(checkpoin
     printed = capsys.readouterr().out
     folders = sorted(folder for folder in CASES.iterdir() if folder.is_dir())
     expected = {f"{series_uid(folder)}.seg.dcm": folder for folder in folders}
-    assert sorted(path.name for path in out.iterdir()) == sorted(expected)
+    assert sorted(path.name for path in out.glob("*.dcm")) == sorted(expected)
+    assert sorted(path.name for path in out.glob("*.png")) == sorted(name[: -len(".dcm")] + ".png" for name in expected)
     assert "wrote 20 SEG(s)" in printed and printed.count("SEG: ") == 20
     for name, folder in expected.items():  # each SEG is its own series' SEG
         seg = pydicom.dcmread(out / name, stop_before_pixels=True)
@@ -91,6 +95,29 @@ def test_one_series_to_one_file_writes_that_file(checkpoint, tmp_path, capsys):
     assert radtl_segment(CASE, out, checkpoint) == 0
     assert f"SEG: {out}" in capsys.readouterr().out
     assert read_segmentation(out, CASE).shape == (64, 64, 12)
+
+
+def test_each_seg_gets_a_png_preview_beside_it_saying_when_nothing_was_found(checkpoint, tmp_path):
+    assert radtl_segment(CASE, tmp_path / "nodules.seg.dcm", checkpoint) == 0  # untrained: nothing segmented
+    with Image.open(tmp_path / "nodules.seg.png") as preview:  # the middle slice, captioned
+        assert preview.size == (PANEL_SIZE, PANEL_SIZE + CAPTION_HEIGHT)
+        assert not (np.asarray(preview.convert("RGB")) == OUTLINE_COLOUR).all(axis=2).any()
+
+
+def test_the_preview_outlines_what_the_seg_holds(checkpoint, tmp_path):
+    """Threshold 0 makes every voxel a nodule: three whole slices, outlined along their edges."""
+    assert radtl_segment(CASE, tmp_path / "SEG.dcm", checkpoint, "--threshold", "0") == 0
+    with Image.open(tmp_path / "SEG.png") as preview:
+        assert preview.size == (3 * PANEL_SIZE + 2 * GAP, PANEL_SIZE + CAPTION_HEIGHT)
+        pixels = np.asarray(preview.convert("RGB"))
+    assert tuple(pixels[0, 0]) == tuple(pixels[PANEL_SIZE - 1, PANEL_SIZE // 2]) == OUTLINE_COLOUR
+    assert tuple(pixels[PANEL_SIZE // 2, PANEL_SIZE // 2]) != OUTLINE_COLOUR
+
+
+def test_no_preview_is_written_when_none_is_asked_for(checkpoint, tmp_path):
+    segs = segment_series(CASE, tmp_path / "SEG.dcm", checkpoint=checkpoint, preview=False, backbone="unet",
+                          **{"network_def#features": FEATURES}, device="cpu")
+    assert segs == ((tmp_path / "SEG.dcm").resolve(),) and not (tmp_path / "SEG.png").exists()
 
 
 def test_an_existing_seg_is_kept_unless_overwrite_is_given(checkpoint, tmp_path, capsys):

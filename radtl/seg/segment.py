@@ -7,7 +7,9 @@ folder of series folders as one item per series (:func:`radtl.data.series_datali
 runs the command lists the same series, reads their headers and decides where each SEG goes: a
 file ``--out`` takes exactly one series, a folder ``--out`` (ending in ``/``, or existing) takes
 ``<SeriesInstanceUID>.seg.dcm`` per series, and an existing SEG is only replaced with
-``overwrite``. Afterwards every SEG promised must be on disk, newly written. The SEGs are written
+``overwrite``. Afterwards every SEG promised must be on disk, newly written, and each gets a PNG
+preview beside it (:func:`radtl.seg.preview.write_preview`: ``X.seg.dcm`` -> ``X.seg.png``), read
+back from the SEG, so a person can check the result without a DICOM viewer. The SEGs are written
 to disk first; sending them is a separate step that retries and, if the PACS stays unreachable,
 fails with the files still there.
 """
@@ -26,6 +28,7 @@ from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.errors import RadtlError
 from radtl.seg.dicom_seg import names_a_folder, seg_path
 from radtl.seg.pacs import fetch_series, send
+from radtl.seg.preview import resolve_window, write_preview
 
 __all__ = ["SegmentOutputError", "SegmentResult", "find_series", "segment", "segment_series"]
 
@@ -101,6 +104,8 @@ def segment_series(
     checkpoint: str | os.PathLike | None = None,
     fractional: bool = False,
     overwrite: bool = False,
+    preview: bool = True,
+    preview_window: str = "lung",
     **settings,
 ) -> tuple[Path, ...]:
     """Segment the DICOM series in ``series_dir`` with ``bundle`` and write one DICOM-SEG per series.
@@ -113,6 +118,9 @@ def segment_series(
         checkpoint: the trained weights (default: the bundle's ``models/model.pt``).
         fractional: write probabilities (FRACTIONAL) instead of the thresholded mask (BINARY).
         overwrite: replace SEGs already at the output paths (otherwise refused before anything runs).
+        preview: write a PNG preview beside each SEG (:func:`radtl.seg.preview.write_preview`; a preview
+            already there is replaced with its SEG).
+        preview_window: the previews' window: ``"lung"`` or ``"series"`` (each slice's own).
         settings: any bundle setting, e.g. ``threshold=0.4``, ``min_nodule_volume_mm3=30``, ``device="cpu"``.
 
     Returns:
@@ -122,7 +130,10 @@ def segment_series(
         FileNotFoundError: no trained checkpoint, or no series folder.
         radtl.dicom.series.SeriesError: a folder that is not one complete CT series.
         SegmentOutputError: several series for one ``out`` file, or SEGs already there without ``overwrite``.
+        radtl.errors.UsageError: an unknown ``preview_window``.
     """
+    if preview:
+        resolve_window(preview_window)  # an unknown window is refused before the model runs
     root = resolve_bundle(bundle)
     checkpoint = Path(checkpoint) if checkpoint else root / "models" / "model.pt"
     if not checkpoint.is_file():
@@ -172,6 +183,9 @@ def segment_series(
             f"{root.name}'s inference ran but wrote {len(segs) - len(missing)} of {len(segs)} SEG(s); "
             f"not written: {', '.join(str(path) for path in missing[:LISTED_SERIES])}"
         )
+    if preview:
+        for folder, seg in zip(found, segs):
+            logger.info("preview: %s", write_preview(seg, folder, window=preview_window))
     return tuple(segs)
 
 
