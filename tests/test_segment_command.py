@@ -106,7 +106,7 @@ def test_each_seg_gets_a_png_preview_beside_it_saying_when_nothing_was_found(che
 
 def test_the_preview_outlines_what_the_seg_holds(checkpoint, tmp_path):
     """Threshold 0 makes every voxel a nodule: three whole slices, outlined along their edges."""
-    assert radtl_segment(CASE, tmp_path / "SEG.dcm", checkpoint, "--threshold", "0") == 0
+    assert radtl_segment(CASE, tmp_path / "SEG.dcm", checkpoint, "--set", "threshold=0") == 0
     with Image.open(tmp_path / "SEG.png") as preview:
         assert preview.size == (3 * PANEL_SIZE + 2 * GAP, PANEL_SIZE + CAPTION_HEIGHT)
         pixels = np.asarray(preview.convert("RGB"))
