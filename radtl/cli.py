@@ -408,6 +408,8 @@ class RadtlCLI:
         checkpoint: str | None = None,
         fractional: bool = False,
         overwrite: bool = False,
+        preview: bool = True,
+        preview_window: str = "lung",
         set: Sequence[str] = (),
     ) -> None:
         """Segment CT series into DICOM-SEGs; fetch from and send to a PACS.
@@ -428,6 +430,8 @@ class RadtlCLI:
             checkpoint: trained weights (default: the bundle's models/model.pt).
             fractional: write probabilities (FRACTIONAL) instead of the thresholded mask (BINARY).
             overwrite: replace SEGs already at the output paths (refused otherwise).
+            preview: write X.seg.png beside each X.seg.dcm (--nopreview: none).
+            preview_window: the preview's window: lung (-600/1500) or series (each slice's own).
             set: a bundle setting as key=value, repeatable (--set threshold=0.4); checked against the bundle's config.
 
         Examples:
@@ -436,6 +440,7 @@ class RadtlCLI:
         """
         from radtl.bundle import checked_overrides
         from radtl.seg.pacs import PacsError
+        from radtl.seg.preview import preview_path
         from radtl.seg.segment import segment as run_segment
 
         if series_dir is None and fetch is None:
@@ -444,8 +449,8 @@ class RadtlCLI:
         try:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
-                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite,
-                **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
+                checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, preview=preview,
+                preview_window=preview_window, **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
             )
         except PacsError as error:
             kept = "the SEGs are kept in" if Path(out).is_dir() else "the SEG is kept at"
@@ -453,16 +458,16 @@ class RadtlCLI:
                 error.hint = f"{kept} {out}; send with `radtl send ... --to {send}` when the PACS is back"
             raise
         for seg in result.segs:
-            print(f"SEG: {seg}")
+            print(f"SEG: {seg}" + (f"  preview: {preview_path(seg)}" if preview else ""))
         print(f"wrote {len(result.segs)} SEG(s)")
         if send:
             print(f"sent to {send}: {len(result.sent)} instance(s) stored")
 
-    def send(self, *paths: str, to: str) -> None:
+    def send(self, *files: str, to: str) -> None:
         """Store DICOM files (a SEG kept after a failed send, say) in a PACS.
 
         Args:
-            paths: the DICOM files.
+            files: the DICOM files.
             to: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
 
         Example:
@@ -470,9 +475,9 @@ class RadtlCLI:
         """
         from radtl.seg.pacs import send as send_to_pacs
 
-        if not paths:
-            raise UsageError("give the DICOM files to send", hint="usage: radtl send FILE [FILE ...] --to URL")
-        stored = send_to_pacs(list(paths), to)
+        if not files:
+            raise UsageError("give the DICOM files to send", hint="usage: radtl send [FILES ...] --to TO")
+        stored = send_to_pacs(list(files), to)
         print(f"sent to {to}: {len(stored)} instance(s) stored")
 
     def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,

@@ -49,7 +49,7 @@ class Option:
 
     @property
     def required(self) -> bool:
-        return self.positional and not self.variadic and self.default is inspect.Parameter.empty
+        return not self.variadic and self.default is inspect.Parameter.empty
 
     @property
     def is_flag(self) -> bool:
@@ -74,6 +74,10 @@ class Option:
             return f"[{shown} ...]" if self.variadic else (shown if self.required else f"[{shown}]")
         return f"--{self.name}" + (f" {self.metavar}" if self.metavar else "")
 
+    def needed(self) -> bool:
+        """A required option (a keyword-only parameter without a default): ``radtl send ... --to URL``."""
+        return not self.positional and self.required
+
 
 @dataclass(frozen=True)
 class Command:
@@ -97,8 +101,9 @@ class Command:
 
     def usage(self) -> str:
         positional = " ".join(o.usage() for o in self.options if o.positional)
-        flags = " [options]" if any(not o.positional for o in self.options) else ""
-        return f"radtl {self.name} {positional}{flags}".replace("  ", " ").rstrip()
+        needed = " ".join(o.usage() for o in self.options if o.needed())
+        flags = " [options]" if any(not o.positional and not o.needed() for o in self.options) else ""
+        return " ".join(part for part in (f"radtl {self.name}", positional, needed) if part) + flags
 
     def help(self, width: int = 100) -> str:
         """The text ``radtl <command> --help`` prints."""
@@ -136,7 +141,7 @@ def _default_text(option: Option) -> str:
 def _described(term: str, text: str, width: int, column: int = 28) -> list[str]:
     """``term`` in a column of ``column``, ``text`` wrapped beside it (on the next line when the term is longer)."""
     indent = " " * (column + 2)
-    body = textwrap.wrap(" ".join(text.split()), width - len(indent)) or [""]
+    body = textwrap.wrap(" ".join(text.split()), width - len(indent), break_on_hyphens=False) or [""]
     if len(term) <= column - 2:
         return [f"  {term:<{column}}{body[0]}"] + [indent + line for line in body[1:]]
     return [f"  {term}"] + [indent + line for line in body]
@@ -190,8 +195,8 @@ def commands(cli: type) -> dict[str, Command]:
         for parameter in list(inspect.signature(method).parameters.values())[1:]:
             if parameter.kind is inspect.Parameter.VAR_KEYWORD:
                 continue
-            positional = (parameter.default is inspect.Parameter.empty or parameter.kind is parameter.VAR_POSITIONAL
-                          or parameter.name in marked)
+            positional = parameter.kind is parameter.VAR_POSITIONAL or parameter.name in marked or (
+                parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.KEYWORD_ONLY)
             options.append(Option(
                 name=parameter.name,
                 help=args.get(parameter.name, ""),
@@ -243,6 +248,7 @@ def check_arguments(command: Command, arguments: Sequence[str]) -> None:
     positional = 0
     index = 0
     arguments = list(arguments)
+    given: set[str] = set()
     while index < len(arguments):
         token = arguments[index]
         index += 1
@@ -267,6 +273,7 @@ def check_arguments(command: Command, arguments: Sequence[str]) -> None:
                 hint=(f"did you mean --{near}? " if near else "") + f"radtl {command.name} --help lists the options"
                 + ("; a bundle setting goes as --set key=value" if command.option("set") else ""),
             )
+        given.add(option.name)
         if has_value:
             continue
         if option.is_flag:
@@ -277,10 +284,13 @@ def check_arguments(command: Command, arguments: Sequence[str]) -> None:
             raise UsageError(f"--{name} needs a value", hint=f"radtl {command.name} --help shows it")
         index += 1
     positional += sum(1 for token in arguments[index:])
-    required = [o for o in command.options if o.required]
+    required = [o for o in command.options if o.positional and o.required]
     if positional < len(required):
         missing = " ".join(o.name.upper() for o in required[positional:])
         raise UsageError(f"missing {missing}", hint=f"usage: {command.usage()}")
+    needed = [o.usage() for o in command.options if o.needed() and o.name not in given]
+    if needed:
+        raise UsageError(f"missing {' '.join(needed)}", hint=f"usage: {command.usage()}")
 
 
 def _is_number(token: str) -> bool:

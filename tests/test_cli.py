@@ -285,3 +285,21 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly():
     result = subprocess.run(f"{sys.executable} -m radtl.cli sweep --help | head -1", shell=True, capture_output=True,
                             text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.stdout == "usage: radtl sweep BUNDLE [options]\n" and result.stderr == ""
+
+
+def test_send_refuses_a_file_that_is_not_dicom_before_sending_anything(tmp_path, capsys):
+    png = tmp_path / "case.seg.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    with pytest.raises(SystemExit) as exit_:
+        main(["send", str(png), "--to", "http://127.0.0.1:9/dicom-web"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"radtl send: {png} is not a DICOM file") and "nothing was sent" in error
+
+
+def test_a_required_option_left_out_is_named(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        main(["send", str(tmp_path / "a.dcm")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "radtl send: missing --to TO; usage: radtl send [FILES ...] --to TO")

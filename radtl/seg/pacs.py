@@ -11,6 +11,7 @@ transfer ends in :class:`PacsError`, never in a success that did not happen. Fil
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -27,9 +28,11 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom import uid
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
+from radtl.dicom.errors import ELEMENT_VALUE_ERRORS, NotDicomError
 from radtl.dicom.io import is_uid
 from radtl.errors import RadtlError
 
@@ -409,14 +412,15 @@ def send(
     ``dicom://``: C-STORE (PS3.4 B.2) on one association proposing each file's own SOP class and transfer
     syntax; 0xB000/0xB006/0xB007 are accepted with a warning. ``http(s)://``: one STOW-RS request (PS3.18 10.5),
     whose response must reference every instance. Raises :class:`PacsError`; the files are never modified.
-    A file that is not DICOM raises pydicom's ``InvalidDicomError`` before anything is sent.
+    Every file is read before anything is sent: one that is missing or not DICOM (a preview PNG picked up by
+    ``segs/*``) raises :class:`~radtl.dicom.errors.NotDicomError` naming it, and nothing is stored.
     """
     address = parse_pacs_url(url)
     files = [Path(p) for p in paths]
     if not files:
         return []
+    headers = [_dicom_header(path) for path in files]
     if address.is_dimse:
-        headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in files]
         stored: dict[int, str] = {}  # kept across attempts: a retry sends only what is not stored yet
         _with_retries(
             address, "C-STORE to", attempts, backoff_s, lambda: _c_store(address, headers, files, stored, timeout_s)
@@ -426,6 +430,17 @@ def send(
         uids = _with_retries(address, "STOW-RS to", attempts, backoff_s, lambda: _stow(address, files, timeout_s))
     logger.info("stored %d instance(s) in %s", len(uids), address.url)
     return uids
+
+
+def _dicom_header(path: Path) -> Dataset:
+    """``path``'s header, or a :class:`NotDicomError` that names the file and says what to send instead."""
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, *ELEMENT_VALUE_ERRORS) as error:
+        raise NotDicomError(f"{path} is not a DICOM file ({error}); nothing was sent",
+                            hint="send only the DICOM files (segs/*.dcm, not the .png previews)") from error
 
 
 def fetch_series(
