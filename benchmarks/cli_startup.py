@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     floor = statistics.median(wall for wall, _, _ in startup['python -c "import pydicom"'])
     print(f"# radtl start-up, {datetime.date.today()}, {cpu_model()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}\n")
-    print(f"Start-up: median of {args.repeat} fresh processes, interleaved; CPU time and peak memory are medians too.\n")
+    print(f"Start-up: median of {args.repeat} fresh processes, interleaved; CPU time and peak memory are "
+          "medians too.\n")
     print("| command | wall time (s) | CPU time (s) | peak memory (MiB) | vs `import pydicom` |")
     print("|---|---:|---:|---:|---:|")
     for name, runs in startup.items():
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     help_ratio = statistics.median(r[0] for r in startup["radtl --help"]) / floor
     query_ratio = statistics.median(r[0] for r in startup['radtl query DB "SELECT Modality, count(*) ..."']) / floor
     convert_ratio = base / min(list(conversion.values())[1])
-    print(f"\ntargets: radtl --help {help_ratio:.2f}x the floor (<= 1.5x: {'met' if help_ratio <= 1.5 else 'NOT met'}); "
+    print(f"\ntargets: radtl --help {help_ratio:.2f}x the floor "
+          f"(<= 1.5x: {'met' if help_ratio <= 1.5 else 'NOT met'}); "
           f"radtl query {query_ratio:.2f}x (<= 1.5x: {'met' if query_ratio <= 1.5 else 'NOT met'}); "
           f"radtl convert {convert_ratio:.2f}x the baseline (>= 2x: {'met' if convert_ratio >= 2 else 'NOT met'})")
     print(f"total benchmark time {time.perf_counter() - started:.0f} s")

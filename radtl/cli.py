@@ -20,9 +20,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from radtl.commands import check_arguments, commands, debug_requested, find_command, is_user_error, listing
-from radtl.commands import positional, user_error_line
+from radtl.commands import (
+    check_arguments,
+    commands,
+    debug_requested,
+    find_command,
+    is_user_error,
+    listing,
+    positional,
+    user_error_line,
+)
 from radtl.errors import UsageError
+
 
 class RadtlCLI:
     """radtl: radiology transfer learning on MONAI."""
@@ -450,7 +459,8 @@ class RadtlCLI:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
                 checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, preview=preview,
-                preview_window=preview_window, **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
+                preview_window=preview_window,
+                **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
             )
         except PacsError as error:
             kept = "the SEGs are kept in" if Path(out).is_dir() else "the SEG is kept at"
