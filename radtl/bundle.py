@@ -61,6 +61,7 @@ __all__ = [
     "parse_bool",
     "read_bundle_config",
     "resolve_bundle",
+    "split_values",
     "root_cause",
     "run_bundle",
     "run_workflow",
@@ -346,6 +347,24 @@ def parse_bool(name: str, value: object) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise SettingError(name, f"expected true or false, got {_shown(value)}")
+
+
+def split_values(values: object, kind: Callable = str, option: str = "value") -> list:
+    """A comma-separated list from the command line (``"1e-3,1e-4"``, or what fire made of it: a number, a tuple)
+    as a list of ``kind``; a :class:`~radtl.errors.UsageError` names ``option`` and the entry that is not a ``kind``.
+    """
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    elif not isinstance(values, (list, tuple)):
+        values = [values]
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(kind(value.strip() if isinstance(value, str) else value))
+        except (TypeError, ValueError):
+            what = {int: "a whole number", float: "a number"}.get(kind, f"a {getattr(kind, '__name__', kind)}")
+            raise UsageError(f"{option}: {_shown(value)} is not {what}") from None
+    return parsed
 
 
 def check_inert(value: object, name: str) -> None:

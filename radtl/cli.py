@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from radtl.bundle import split_values
 from radtl.commands import (
     check_arguments,
     commands,
@@ -234,7 +235,7 @@ class RadtlCLI:
         from radtl.pseudolabel import tag_features_from_index
 
         def names(text):
-            return None if text is None else _split_list(text)
+            return None if text is None else split_values(text)
 
         target = tag_features_from_index(db, out, names(continuous), names(categorical), fitted=fitted,
                                          sample=sample, seed=seed)
@@ -515,7 +516,7 @@ class RadtlCLI:
         if ratings:
             from radtl.interpret.rating import read_ratings
 
-            rated = read_ratings(_split_list(ratings), key)
+            rated = read_ratings(split_values(ratings), key)
         markdown, page = build_report(list(results), out, ratings=rated, title=title)
         print(f"report: {markdown}\nhtml: {page}")
 
@@ -560,7 +561,7 @@ class RadtlCLI:
         from radtl.interpret.rating import write_rating_sheet
 
         folders = _pairs(sources, "--sources")
-        sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(_split_list(raters)))
+        sheet = write_rating_sheet(heatmap_sources(folders), out, n=n, seed=seed, raters=tuple(split_values(raters)))
         print(f"rating sheet: {sheet}")
 
     def probe(self, bundle: str, out: str, checkpoint: str | None = None, ks: str = "1,5,20",
@@ -591,8 +592,8 @@ class RadtlCLI:
         from radtl.evaluation.runs import BundleTask, probe_backbone
 
         task = BundleTask(bundle, out, **checked_overrides(set, bundle, reserved={"output_dir": "--out"}))
-        path = probe_backbone(task, checkpoint, _split_list(ks, int), _split_list(scales, int), head_epochs,
-                              _split_list(lora_ranks, int), lora_epochs, lora_lr, embedding)
+        path = probe_backbone(task, checkpoint, split_values(ks, int, "--ks"), split_values(scales, int, "--scales"), head_epochs,
+                              split_values(lora_ranks, int, "--lora_ranks"), lora_epochs, lora_lr, embedding)
         print(f"probe: {path}")
 
     def perturb(self, bundle: str, checkpoints: str, out: str, split: str = "test", shifts: str = "0.1,0.2",
@@ -619,7 +620,7 @@ class RadtlCLI:
 
         task = BundleTask(bundle, out, **checked_overrides(set, bundle, reserved={"output_dir": "--out"}))
         path = perturbation_robustness(task, _pairs(checkpoints, "--checkpoints"), split,
-                                       _split_list(shifts, float), _split_list(scales, float), limit)
+                                       split_values(shifts, float, "--shifts"), split_values(scales, float, "--scales"), limit)
         print(f"stability: {path}")
 
 
@@ -631,18 +632,9 @@ _SEGMENT_OPTIONS = {"input_series": "SERIES_DIR", "seg_output": "--out", "ckpt_p
                     "fractional": "--fractional", "bundle_root": "--bundle"}
 
 
-def _split_list(values, kind=str) -> list:
-    """A comma-separated string (or what fire made of one: a number, a tuple) as a list of ``kind``."""
-    if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
-    elif not isinstance(values, (list, tuple)):
-        values = [values]
-    return [kind(v.strip() if isinstance(v, str) else v) for v in values]
-
-
 def _pairs(text, option: str) -> dict[str, str]:
     """``NAME=VALUE,NAME=VALUE`` as a dict, or a :class:`UsageError` naming the entry without ``=``."""
-    entries = _split_list(text)
+    entries = split_values(text)
     bad = [entry for entry in entries if "=" not in entry]
     if bad or not entries:
         raise UsageError(f"{option} takes NAME=VALUE pairs, comma separated; got {bad[0] if bad else text!r}")

@@ -96,8 +96,9 @@ class Command:
         return self.method.__name__
 
     def option(self, name: str) -> Option | None:
+        """The parameter ``--name`` gives: an option, or an argument given by name (fire takes both)."""
         key = name.replace("-", "_")
-        return next((o for o in self.options if not o.positional and o.name == key), None)
+        return next((o for o in self.options if not o.variadic and o.name == key), None)
 
     def usage(self) -> str:
         positional = " ".join(o.usage() for o in self.options if o.positional)
@@ -274,23 +275,38 @@ def check_arguments(command: Command, arguments: Sequence[str]) -> None:
                 + ("; a bundle setting goes as --set key=value" if command.option("set") else ""),
             )
         given.add(option.name)
-        if has_value:
-            continue
-        if option.is_flag:
+        if option.is_flag and not has_value:
             if index < len(arguments) and arguments[index].lower() in _TRUE_FALSE:
                 index += 1
             continue
-        if index >= len(arguments) or (arguments[index].startswith("--") and len(arguments[index]) > 2):
+        if has_value:
+            value = token.split("=", 1)[1]
+        elif index >= len(arguments) or (arguments[index].startswith("--") and len(arguments[index]) > 2):
             raise UsageError(f"--{name} needs a value", hint=f"radtl {command.name} --help shows it")
-        index += 1
+        else:
+            value, index = arguments[index], index + 1
+        _check_number(command, option, value)
     positional += sum(1 for token in arguments[index:])
-    required = [o for o in command.options if o.positional and o.required]
+    required = [o for o in command.options if o.positional and o.required and o.name not in given]
     if positional < len(required):
         missing = " ".join(o.name.upper() for o in required[positional:])
         raise UsageError(f"missing {missing}", hint=f"usage: {command.usage()}")
     needed = [o.usage() for o in command.options if o.needed() and o.name not in given]
     if needed:
         raise UsageError(f"missing {' '.join(needed)}", hint=f"usage: {command.usage()}")
+
+
+def _check_number(command: Command, option: Option, value: str) -> None:
+    """Refuse text where the option takes a number (``--size abc``), before fire hands it on as a string."""
+    kind = {"N": int, "X": float}.get(option.metavar)
+    if kind is None or value.lower() == "none":
+        return
+    try:
+        kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise UsageError(f"--{option.name} takes {what}, got {value!r}",
+                         hint=f"radtl {command.name} --help shows it") from None
 
 
 def _is_number(token: str) -> bool:

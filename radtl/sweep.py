@@ -34,12 +34,12 @@ import os
 import shutil
 import statistics
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radtl.atomic import write_text_atomic
-from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow
+from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow, split_values
 from radtl.data.inputs import INITS
 from radtl.engines.energy import RunMeter
 from radtl.engines.handlers import write_json
@@ -79,14 +79,6 @@ class RunSpec:
         }
 
 
-def _split(values: str | float | Iterable, kind=str) -> list:
-    if isinstance(values, str):
-        values = [v for v in values.split(",") if v.strip()]
-    elif not isinstance(values, Iterable):
-        values = [values]
-    return [kind(v.strip()) if isinstance(v, str) else kind(v) for v in values]
-
-
 def parse_inits(inits: str | Sequence[str]) -> list[tuple[str, str]]:
     """``"random,imagenet:/w/in.pth,radiologynet:/w/rn.tar.gz"`` as ``[(init, checkpoint path), ...]``.
 
@@ -94,7 +86,7 @@ def parse_inits(inits: str | Sequence[str]) -> list[tuple[str, str]]:
     downloaded), and the file must exist.
     """
     parsed = []
-    for entry in _split(inits):
+    for entry in split_values(inits):
         name, _, path = entry.partition(":")
         if name not in INITS:
             raise ValueError(f"unknown init {name!r} in {entry!r}; the study's are {', '.join(INITS)}")
@@ -259,9 +251,10 @@ def sweep(
     overrides = checked_settings(overrides, "radtl sweep")
     bundle = resolve_bundle(bundle)
     config = _read_config(bundle)
-    backbones = _split(backbones) if backbones else list(config.get("study_backbones", [config["backbone"]]))
+    backbones = split_values(backbones) if backbones else list(config.get("study_backbones", [config["backbone"]]))
     specs = plan_runs(
-        backbones, parse_inits(init), _split(lrs, float), int(repeats), _split(train_fraction, float), int(seed)
+        backbones, parse_inits(init), split_values(lrs, float, "--lrs"), int(repeats),
+        split_values(train_fraction, float, "--train_fraction"), int(seed)
     )
     for spec in specs:
         checked_settings(spec.overrides(), "radtl sweep")

@@ -303,3 +303,22 @@ def test_a_required_option_left_out_is_named(capsys, tmp_path):
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == (
         "radtl send: missing --to TO; usage: radtl send [FILES ...] --to TO")
+
+
+def test_text_where_an_option_takes_a_number_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["convert", "a", "b", "--size", "abc"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "radtl convert: --size takes a whole number, got 'abc'; radtl convert --help shows it")
+
+
+def test_a_list_option_names_the_entry_that_is_not_a_number(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["sweep", "btmr", "--lrs", "1e-3,abc", "--output_dir", str(tmp_path / "sweep")])
+    assert capsys.readouterr().err.strip() == "radtl sweep: --lrs: 'abc' is not a number"
+
+
+def test_an_argument_may_be_given_by_name_as_fire_takes_it(capsys, tmp_path, small_index):
+    main(["query", "--db", str(small_index), "--sql", "SELECT count(*) AS n FROM dicom"])
+    assert capsys.readouterr().out.splitlines()[0] == "n"

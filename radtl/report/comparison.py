@@ -65,7 +65,7 @@ def _results_file(path: Path) -> Path:
     if path.is_dir():
         path = path / "results.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"radtl report: no results table at {path} (give a sweep folder or its results.csv)")
+        raise FileNotFoundError(f"no results table at {path} (give a sweep folder or its results.csv)")
     return path
 
 
