@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 from radtl.atomic import write_atomic, write_text_atomic
 from radtl.data.datalist import SPLITS
 from radtl.errors import RadtlError
+from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "NotInPackError", "PackError", "PackResult", "PackedDataset", "PackedImages",
@@ -154,7 +155,7 @@ def write_pack(
     splits: str | Sequence[str] = SPLITS,
     workers: int = 1,
     scheduler: str | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     base_dir: str | os.PathLike | None = None,
 ) -> PackResult:
     """Pack the images of ``datalist``'s ``splits`` into ``out`` (resumable; see the module docstring).
@@ -170,7 +171,7 @@ def write_pack(
         splits: the datalist keys to pack, in this order (a comma-separated string or a sequence).
         workers: 1 packs in this process; N > 1 starts a local Dask cluster of N processes.
         scheduler: address of a running Dask scheduler (``tcp://host:port``); overrides ``workers``.
-        progress: show a progress bar (one step per shard).
+        progress: show a progress bar (one step per shard); None only on a terminal.
         base_dir: the folder relative image paths are resolved against (default: the datalist
             file's folder; for a dict, the current directory), as MONAI's ``load_decathlon_datalist``.
 
@@ -194,7 +195,7 @@ def write_pack(
 
     outcomes: dict[int, _ShardOutcome] = {}
     failed: list[dict[str, str]] = []
-    bar = tqdm(total=len(work), unit="shard", desc="pack", disable=not progress)
+    bar = tqdm(total=len(work), unit="shard", desc="pack", disable=not show_progress(progress))
 
     def todo():
         for shard in work:

@@ -38,6 +38,7 @@ from radtl.dicom.errors import failure_reason
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import read_dataset
 from radtl.errors import RadtlError
+from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
 
@@ -334,7 +335,7 @@ def convert_tree(
     sources = list(find_sources(src, exclude=out))
     todo = [s for s in sources if str(s) not in manifest.done]
     summary = ConversionSummary(already_done=len(sources) - len(todo))
-    bar = tqdm(total=len(todo), unit="file", desc="convert", disable=(not progress) if progress is not None else None)
+    bar = tqdm(total=len(todo), unit="file", desc="convert", disable=not show_progress(progress))
 
     def record(rows: list[dict], files: int) -> None:
         for _, group in _group_by_source(rows):

@@ -14,7 +14,14 @@ from radtl.engines.dino import (
     update_teacher,
 )
 from radtl.engines.export import BackboneExport, backbone_state_dict
-from radtl.engines.handlers import MetricsWriter, PredictionWriter, TrainingHistory, write_json
+from radtl.engines.handlers import (
+    EpochLog,
+    MetricsWriter,
+    PredictionWriter,
+    TerminalProgressBar,
+    TrainingHistory,
+    write_json,
+)
 from radtl.engines.metrics import (
     Accuracy,
     MacroF1,
@@ -33,6 +40,7 @@ __all__ = [
     "BackboneExport",
     "ClassificationReport",
     "DINOTrainer",
+    "EpochLog",
     "EvaluatorBest",
     "KNNAccuracy",
     "MacroF1",
@@ -42,6 +50,7 @@ __all__ = [
     "RegressionReport",
     "ReportError",
     "ResumableCheckpoint",
+    "TerminalProgressBar",
     "TrainingHistory",
     "backbone_state_dict",
     "build_teacher",

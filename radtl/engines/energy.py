@@ -53,6 +53,8 @@ class RunMeter:
 
                 modern = "output_methods" in inspect.signature(BaseEmissionsTracker).parameters
                 quiet = {"output_methods": []} if modern else {"save_to_file": False}
+                # codecarbon logs its first lines (on a handler of its own) before it applies log_level
+                logging.getLogger("codecarbon").setLevel(logging.ERROR)
                 self._tracker = OfflineEmissionsTracker(
                     country_iso_code=self.country, log_level="error", tracking_mode="process", **quiet
                 )

@@ -1,9 +1,11 @@
 """Ignite handlers for the fine-tuning protocol, used with MONAI's SupervisedTrainer / SupervisedEvaluator.
 
 - :class:`TrainingHistory` (trainer): per-epoch training loss, learning rate and validation
-  metrics to ``history.json``, one log line per epoch, and the run's summary: best validation
-  metric, the epoch it was reached (the study's epochs to convergence), whether early stopping
-  ended the run.
+  metrics to ``history.json``, and the run's summary: best validation metric, the epoch it was
+  reached (the study's epochs to convergence), whether early stopping ended the run.
+- :class:`EpochLog` (trainer): what a person watching sees, one line per epoch on the
+  ``radtl.train`` logger: loss, validation metric, best so far, time per epoch and time left.
+- :class:`TerminalProgressBar` (trainer): Ignite's per-iteration bar, drawn only on a terminal.
 - :class:`MetricsWriter` (evaluator): the evaluator's final metrics to a JSON file.
 - :class:`PredictionWriter` (evaluator): per-image predictions to CSV and JSON.
 
@@ -27,8 +29,9 @@ from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
 from radtl.atomic import write_text_atomic
+from radtl.logs import TRAIN_LOGGER, show_progress
 
-__all__ = ["MetricsWriter", "PredictionWriter", "TrainingHistory", "write_json"]
+__all__ = ["EpochLog", "MetricsWriter", "PredictionWriter", "TerminalProgressBar", "TrainingHistory", "write_json"]
 
 logger = logging.getLogger("radtl.engines")
 #: The batch loss from MONAI's decollated trainer output.
@@ -48,11 +51,39 @@ def _plain(value: object) -> object:
     return value
 
 
+class _EpochLoss:
+    """The mean batch loss of the current epoch: ``loss_transform`` of each iteration's output."""
+
+    def __init__(self, loss_transform: Callable) -> None:
+        self.loss_transform = loss_transform
+        self.total, self.count = 0.0, 0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self.reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.update)
+
+    def reset(self, engine: Engine | None = None) -> None:
+        self.total, self.count = 0.0, 0
+
+    def update(self, engine: Engine) -> None:
+        self.total += float(self.loss_transform(engine.state.output))
+        self.count += 1
+
+    def mean(self, across_processes: bool = False) -> float:
+        """This epoch's mean (0.0 before any iteration); ``across_processes`` averages every process's
+        batches under ``torchrun`` (a collective call: every process must make it)."""
+        total, count = self.total, self.count
+        if across_processes:
+            total, count = idist.all_reduce(torch.tensor([total, count], dtype=torch.float64)).tolist()
+        return float(total / max(count, 1))
+
+
 class TrainingHistory:
     """Record a training run epoch by epoch, with the validation metrics of each epoch.
 
     Attach it to the trainer after MONAI's ``ValidationHandler``, so each epoch's validation
-    has run when the epoch is recorded. ``history.json`` is rewritten after every epoch::
+    has run when the epoch is recorded. It writes a file and logs nothing at INFO (the console's
+    line per epoch is :class:`EpochLog`'s). ``history.json`` is rewritten after every epoch::
 
         {"key_metric": "f1", "higher_is_better": true, "max_epochs": 200,
          "epochs": [{"epoch": 1, "train_loss": 1.31, "lr": 0.001, "val_f1": 0.42, "seconds": 3.1}, ...],
@@ -89,13 +120,13 @@ class TrainingHistory:
         self.loss_transform = loss_transform
         self.optimizer = optimizer
         self.epochs: list[dict] = []
-        self._losses: list[float] = []
+        self._loss = _EpochLoss(loss_transform)
         self._started = self._epoch_started = 0.0
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._start)
         engine.add_event_handler(Events.EPOCH_STARTED, self._start_epoch)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self._add_loss)
+        self._loss.attach(engine)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._end_epoch)
         engine.add_event_handler(Events.COMPLETED, self._end)
 
@@ -103,10 +134,7 @@ class TrainingHistory:
         self.epochs, self._started = [], time.perf_counter()
 
     def _start_epoch(self, engine: Engine) -> None:
-        self._losses, self._epoch_started = [], time.perf_counter()
-
-    def _add_loss(self, engine: Engine) -> None:
-        self._losses.append(float(self.loss_transform(engine.state.output)))
+        self._epoch_started = time.perf_counter()
 
     def summary(self, engine: Engine) -> dict:
         """The run so far, as written to ``history.json``."""
@@ -126,8 +154,7 @@ class TrainingHistory:
         }
 
     def _end_epoch(self, engine: Engine) -> None:
-        losses = idist.all_reduce(torch.tensor([sum(self._losses), len(self._losses)], dtype=torch.float64))
-        record = {"epoch": engine.state.epoch, "train_loss": float(losses[0] / max(losses[1], 1))}
+        record = {"epoch": engine.state.epoch, "train_loss": self._loss.mean(across_processes=True)}
         if self.optimizer is not None:
             record["lr"] = self.optimizer.param_groups[0]["lr"]
         record.update({f"val_{k}": _plain(v) for k, v in self.validator.state.metrics.items()})
@@ -137,24 +164,13 @@ class TrainingHistory:
         if idist.get_rank() > 0:
             return
         write_json(summary, self.path)
-        metric = record.get(f"val_{self.key_metric}")
-        logger.info(
-            "epoch %d/%d  train_loss %.4f  val_%s %s  (best %s at epoch %s)",
-            engine.state.epoch,
-            engine.state.max_epochs,
-            record["train_loss"],
-            self.key_metric,
-            "n/a" if metric is None else f"{metric:.4f}",
-            "n/a" if summary["best_metric"] is None else f"{summary['best_metric']:.4f}",
-            summary["best_epoch"],
-        )
 
     def _end(self, engine: Engine) -> None:
         summary = self.summary(engine)
         if idist.get_rank() > 0:
             return
         write_json(summary, self.path)
-        logger.info(
+        logger.debug(  # the console's summary is EpochLog's; this names the file
             "training ended after %d epoch(s)%s; best val_%s %s at epoch %s (%s)",
             summary["epochs_run"],
             " (early stop)" if summary["stopped_early"] else "",
@@ -163,6 +179,229 @@ class TrainingHistory:
             summary["best_epoch"],
             self.path,
         )
+
+
+def _duration(seconds: float) -> str:
+    """``8.4 s``, ``42 s``, ``1 min 25 s``, ``2 h 5 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) else "n/a"
+
+
+class EpochLog:
+    """Log one line per epoch on the ``radtl.train`` logger, and one when training ends::
+
+        epoch 3/10  loss 0.4123  val f1 0.733  best 0.801 (epoch 2)  12.1 s/epoch  ETA 24 s (early stop after 2
+        more without improvement; at most 7 epochs, 1 min 25 s)
+        stopped at epoch 4/10 after 48 s: no improvement in 2 epochs; best f1 0.801 (epoch 2)
+
+    ``loss`` is the epoch's mean training loss, ``val`` the validator's metric after the epoch,
+    ``best`` the best value so far and its epoch, ``s/epoch`` the mean wall time of the epochs
+    run so far in this process (validation included). The ETA is that mean times the epochs
+    still to run: those left to ``max_epochs`` or, with early stopping, the fewer that remain
+    before it stops unless the metric improves (patience minus the validations since the last
+    improvement, over the validations per epoch seen so far). Lines go out on the first
+    process only under ``torchrun``, and the loss is that process's (``history.json`` holds the
+    mean over all of them).
+
+    Attach it after MONAI's ``ValidationHandler`` (so the epoch's validation has run) and after
+    a progress bar (so the bar is closed before the line is written): the end of a bundle's
+    ``train#handlers``. It makes no collective call, so it may run on the first process alone.
+    An epoch that early stopping ends midway (validation within the epoch) gets its line when
+    training ends.
+
+    Args:
+        validator: the engine that validates (MONAI's ``SupervisedEvaluator`` run by
+            ``ValidationHandler``, or an Ignite evaluator); None for training without validation.
+        key_metric: the validator's metric to show; default MONAI's key metric, else the first one.
+        higher_is_better: how "best" compares values, for a validator that does not keep MONAI's
+            ``best_metric`` (a plain Ignite engine); MONAI's bookkeeping is used where it exists.
+        early_stop: MONAI's ``EarlyStopHandler`` or Ignite's ``EarlyStopping``; its patience and
+            counter bound the ETA. None: the run goes to ``max_epochs``.
+        loss_transform: the batch loss from the trainer's output (MONAI's decollated output by
+            default; ``lambda loss: loss`` for Ignite's ``create_supervised_trainer``).
+        name: a prefix for each line (``"tag encoder"``), where a command trains several networks.
+    """
+
+    def __init__(
+        self,
+        validator: Engine | None = None,
+        key_metric: str | None = None,
+        higher_is_better: bool = True,
+        early_stop: object | None = None,
+        loss_transform: Callable = BATCH_LOSS,
+        name: str = "",
+    ) -> None:
+        self.validator = validator
+        self.key_metric = key_metric
+        self.higher_is_better = higher_is_better
+        self.early_stop = early_stop
+        self.prefix = f"{name}: " if name else ""
+        self.logger = logging.getLogger(TRAIN_LOGGER)
+        self._loss = _EpochLoss(loss_transform)
+        self._best: tuple[float, int] | None = None
+        self._validations = 0
+        self._started = 0.0
+        self._first_epoch = self._logged_epoch = 0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._start)
+        self._loss.attach(engine)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._log_epoch)
+        engine.add_event_handler(Events.COMPLETED, self._log_end)
+        if self.validator is not None:
+            self.validator.add_event_handler(Events.COMPLETED, self._validated, engine)
+
+    def _start(self, engine: Engine) -> None:
+        self._started, self._first_epoch = time.perf_counter(), engine.state.epoch
+        self._best, self._validations, self._logged_epoch = None, 0, engine.state.epoch
+
+    def metric_name(self) -> str | None:
+        """The validation metric shown: ``key_metric``, else MONAI's key metric, else the validator's first."""
+        if self.key_metric or self.validator is None:
+            return self.key_metric
+        state = self.validator.state
+        return getattr(state, "key_metric_name", None) or next(iter(state.metrics), None)
+
+    def _metric(self) -> float | None:
+        value = _plain(self.validator.state.metrics.get(self.metric_name())) if self.validator is not None else None
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def _validated(self, validator: Engine, trainer: Engine) -> None:
+        self._validations += 1
+        value = self._metric()
+        if value is None or not math.isfinite(value):
+            return
+        if self._best is None or (value > self._best[0] if self.higher_is_better else value < self._best[0]):
+            self._best = (value, trainer.state.epoch)
+
+    def best(self) -> tuple[float, int] | None:
+        """``(value, epoch)`` of the best validation so far: MONAI's ``best_metric`` and ``best_metric_epoch``
+        where the validator keeps them (a resumed run restores them), else this handler's own record."""
+        if self.validator is None:
+            return None
+        epoch = getattr(self.validator.state, "best_metric_epoch", None)
+        if epoch is None:
+            return self._best
+        value = _plain(self.validator.state.best_metric)
+        return (float(value), int(epoch)) if epoch > 0 and isinstance(value, (int, float)) else None
+
+    def _patience(self) -> tuple[int, int] | None:
+        """``(patience, counter)`` of the early stopping, None without it (or before MONAI's has its trainer)."""
+        stopper = getattr(self.early_stop, "_handler", self.early_stop)  # MONAI's EarlyStopHandler wraps Ignite's
+        patience, counter = getattr(stopper, "patience", None), getattr(stopper, "counter", None)
+        return None if patience is None or counter is None else (int(patience), int(counter))
+
+    def patience_left(self) -> int | None:
+        """Validations without improvement still allowed before early stopping; None without early stopping."""
+        patience = self._patience()
+        return None if patience is None else max(patience[0] - patience[1], 0)
+
+    def _epochs_run(self, engine: Engine) -> int:
+        return max(engine.state.epoch - self._first_epoch, 1)
+
+    def _unit(self, engine: Engine) -> str:
+        """What patience counts, in words: epochs where the validator runs once per epoch."""
+        return "epochs" if self._validations == self._epochs_run(engine) else "validations"
+
+    def eta(self, engine: Engine) -> str:
+        """The time-left part of the epoch line ("" after the last epoch)."""
+        state = engine.state
+        if state.max_epochs is None or state.epoch >= state.max_epochs:
+            return ""
+        if engine.should_terminate:
+            return "stopping"
+        epochs = self._epochs_run(engine)
+        per_epoch = (time.perf_counter() - self._started) / epochs
+        left = state.max_epochs - state.epoch
+        at_most = f"{left} epoch{'s' if left > 1 else ''}"
+        patience = self.patience_left()
+        per_validation = epochs / self._validations if self._validations else None  # epochs between validations
+        if patience is not None and per_validation is not None and patience * per_validation < left:
+            unit = "" if self._unit(engine) == "epochs" else "validations "
+            return (
+                f"ETA {_duration(per_epoch * patience * per_validation)} (early stop after {patience} more {unit}"
+                f"without improvement; at most {at_most}, {_duration(per_epoch * left)})"
+            )
+        return f"ETA {_duration(per_epoch * left)} ({at_most} left)"
+
+    def _log_epoch(self, engine: Engine) -> None:
+        loss = self._loss.mean()
+        self._logged_epoch = engine.state.epoch
+        if idist.get_rank() > 0:
+            return
+        state = engine.state
+        parts = [f"epoch {state.epoch}" + (f"/{state.max_epochs}" if state.max_epochs else ""), f"loss {loss:.4g}"]
+        if self.validator is not None:
+            parts.append(f"val {self.metric_name()} {_number(self._metric())}")
+            best = self.best()
+            if best is not None:
+                parts.append(f"best {_number(best[0])} (epoch {best[1]})")
+        parts.append(f"{_duration((time.perf_counter() - self._started) / self._epochs_run(engine))}/epoch")
+        parts.append(self.eta(engine))
+        self.logger.info(self.prefix + "  ".join(p for p in parts if p))
+
+    def _log_end(self, engine: Engine) -> None:
+        if self._logged_epoch < engine.state.epoch:  # stopped within an epoch (Ignite then skips EPOCH_COMPLETED)
+            self._log_epoch(engine)
+        if idist.get_rank() > 0:
+            return
+        state = engine.state
+        took = _duration(time.perf_counter() - self._started)
+        if state.max_epochs is not None and state.epoch < state.max_epochs:
+            message = f"stopped at epoch {state.epoch}/{state.max_epochs} after {took}"
+            patience = self._patience()
+            if patience is not None and patience[1] >= patience[0]:
+                message += f": no improvement in {patience[0]} {self._unit(engine)}"
+        else:
+            message = f"done: {state.epoch} epoch{'s' if state.epoch != 1 else ''} in {took}"
+        best = self.best()
+        if best is not None:
+            message += f"; best {self.metric_name()} {_number(best[0])} (epoch {best[1]})"
+        self.logger.info(self.prefix + message)
+
+
+class TerminalProgressBar:
+    """Ignite's per-iteration ``ProgressBar`` when standard error is a terminal; nothing otherwise.
+
+    A bar redraws itself with carriage returns and cursor codes, noise in a log file or a pipe
+    (see :func:`radtl.logs.show_progress`). Attach it before :class:`EpochLog`, so the bar is
+    closed when the epoch's line is written.
+
+    Args:
+        progress: True or False to decide; None (default) for "on a terminal".
+        metric_names, output_transform: as Ignite's ``ProgressBar.attach``.
+        kwargs: Ignite's ``ProgressBar`` arguments (``desc``, ``persist``, ...).
+    """
+
+    def __init__(
+        self,
+        progress: bool | None = None,
+        metric_names: str | list[str] | None = None,
+        output_transform: Callable | None = None,
+        **kwargs,
+    ) -> None:
+        self.progress = progress
+        self.metric_names = metric_names
+        self.output_transform = output_transform
+        self.kwargs = kwargs
+
+    def attach(self, engine: Engine) -> None:
+        if not show_progress(self.progress):
+            return
+        from ignite.handlers import ProgressBar
+
+        bar = ProgressBar(**self.kwargs)
+        bar.attach(engine, metric_names=self.metric_names, output_transform=self.output_transform)
 
 
 class MetricsWriter:

@@ -36,6 +36,7 @@ from radtl.engines.handlers import write_json
 from radtl.engines.probes import extract_features
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
 from radtl.evaluation.robustness import box_perturbations, compare_stability, roi_robustness, stability_summary
+from radtl.logs import show_progress
 from radtl.networks import create, load_pretrained
 from radtl.report.figures import embedding_plot
 from radtl.transforms import LoadRadiograph
@@ -127,7 +128,7 @@ def write_heatmaps(
     network = task.classifier(checkpoint)
     rows = []
     items = task.items(split)[: limit or None]
-    for item in tqdm(items, desc=f"{method} {split}"):
+    for item in tqdm(items, desc=f"{method} {split}", disable=not show_progress()):
         shown = task.load(dict(item))
         image = task.network_input(dict(shown))["image"].as_tensor()[None].to(task.device)
         with torch.no_grad():

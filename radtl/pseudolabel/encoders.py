@@ -30,7 +30,7 @@ import numpy as np
 import sklearn
 import torch
 from ignite.engine import Engine, Events, create_supervised_evaluator, create_supervised_trainer
-from ignite.handlers import EarlyStopping, ProgressBar, TerminateOnNan
+from ignite.handlers import EarlyStopping, TerminateOnNan
 from ignite.metrics import Loss
 from monai.data import DataLoader, Dataset
 from sklearn.decomposition import PCA
@@ -39,7 +39,7 @@ from torch import nn
 from radtl.atomic import write_atomic
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.image import resize_with_pad
-from radtl.engines.handlers import write_json
+from radtl.engines.handlers import EpochLog, TerminalProgressBar, write_json
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.pseudolabel.persistence import check_saved_format
 from radtl.transforms.io.array import LoadRadiograph
@@ -103,7 +103,8 @@ def train_autoencoder(
     patience: int,
     validations_per_epoch: int = 1,
     device: str | torch.device | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
+    name: str = "",
 ) -> dict:
     """Train ``network`` to reconstruct its input, the study's protocol for both autoencoders (thesis 2.4.1).
 
@@ -113,7 +114,8 @@ def train_autoencoder(
     validated images twice per epoch, tags once); training stops early after ``patience``
     validations without a lower loss (Ignite's ``EarlyStopping``). A non-finite training loss
     ends training (Ignite's ``TerminateOnNan``). At the end ``network`` holds the weights of the
-    lowest validation loss, kept in memory during training.
+    lowest validation loss, kept in memory during training. Each epoch logs one line
+    (:class:`radtl.engines.EpochLog`: loss, validation loss, best, time left).
 
     Args:
         network: a module whose ``forward`` returns a reconstruction of its input's shape.
@@ -124,7 +126,8 @@ def train_autoencoder(
         patience: validations without improvement before stopping.
         validations_per_epoch: validations per epoch (capped at the batches per epoch).
         device: where to train; None for ``"cuda"`` if available, else ``"cpu"``.
-        progress: show a progress bar (Ignite's ``ProgressBar``, tqdm).
+        progress: show a progress bar (Ignite's ``ProgressBar``, tqdm); None (default) only on a terminal.
+        name: what is trained, the prefix of its log lines (``"tag encoder"``).
 
     Returns:
         ``{"epochs": epochs started, "best_validation_loss": lowest loss (None if none was finite),
@@ -132,9 +135,9 @@ def train_autoencoder(
         before ``max_epochs`` epochs were complete}``.
     """
     counts = {"max_epochs": max_epochs, "patience": patience, "validations_per_epoch": validations_per_epoch}
-    for name, value in counts.items():
+    for setting, value in counts.items():
         if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ValueError(f"{setting} must be a positive integer, got {value!r}")
     if not learning_rate >= 0:
         raise ValueError(f"learning_rate must be >= 0, got {learning_rate!r}")
     epoch_length = len(train_loader)
@@ -167,8 +170,9 @@ def train_autoencoder(
         loss = float(engine.state.metrics["loss"])
         return -loss if math.isfinite(loss) else -math.inf
 
+    early_stop = EarlyStopping(patience, score_function=score, trainer=trainer)
     evaluator.add_event_handler(Events.COMPLETED, record)
-    evaluator.add_event_handler(Events.COMPLETED, EarlyStopping(patience, score_function=score, trainer=trainer))
+    evaluator.add_event_handler(Events.COMPLETED, early_stop)
 
     checkpoints = _validation_iterations(epoch_length, validations_per_epoch)
     at_checkpoint = Events.ITERATION_COMPLETED(
@@ -176,8 +180,11 @@ def train_autoencoder(
     )
     trainer.add_event_handler(Events.ITERATION_COMPLETED, TerminateOnNan())
     trainer.add_event_handler(at_checkpoint, lambda _: evaluator.run(validation_loader))
-    if progress:
-        ProgressBar(persist=True).attach(trainer, output_transform=lambda loss: {"loss": loss})
+    TerminalProgressBar(progress, output_transform=lambda loss: {"loss": loss}, persist=True).attach(trainer)
+    EpochLog(
+        evaluator, key_metric="loss", higher_is_better=False, early_stop=early_stop, loss_transform=lambda loss: loss,
+        name=name,
+    ).attach(trainer)
 
     trainer.run(train_loader, max_epochs=max_epochs)
     if best["state"] is not None:
@@ -236,10 +243,10 @@ class _Encoder:
     #: Constructor arguments that describe where/how to run, not the model; not saved.
     _runtime = ("device", "progress")
 
-    def __init__(self, seed: int, device: str | torch.device | None, progress: bool) -> None:
+    def __init__(self, seed: int, device: str | torch.device | None, progress: bool | None) -> None:
         self.seed = int(seed)
         self.device = device
-        self.progress = bool(progress)
+        self.progress = progress if progress is None else bool(progress)
         self.history: dict | None = None
         self._network: nn.Module | None = None
         self._pca: PCA | None = None
@@ -270,6 +277,7 @@ class _Encoder:
             validations_per_epoch=validations_per_epoch,
             device=self.device,
             progress=self.progress,
+            name=self._name.replace("_", " "),
         )
         self._network = network.eval()
 
@@ -386,7 +394,7 @@ class TagEncoder(_Encoder):
             :meth:`fit` gets no validation matrix (seeded random rows).
         seed: seeds the network's initialisation, the batch order, the held-out rows and PCA.
         device: where the autoencoder runs; None for ``"cuda"`` if available, else ``"cpu"``.
-        progress: show a training progress bar.
+        progress: show a training progress bar (None: only on a terminal).
     """
 
     _name = "tag_encoder"
@@ -405,7 +413,7 @@ class TagEncoder(_Encoder):
         validation_fraction: float = 0.1,
         seed: int = 0,
         device: str | torch.device | None = None,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> None:
         super().__init__(seed, device, progress)
         if method not in TAG_METHODS:
@@ -592,7 +600,7 @@ class ImageEncoder(_Encoder):
         seed: seeds the network's initialisation, the batch order, the held-out paths and PCA.
         device: where the CAE runs; None for ``"cuda"`` if available, else ``"cpu"``.
         num_workers: DataLoader worker processes loading images.
-        progress: show a training progress bar.
+        progress: show a training progress bar (None: only on a terminal).
     """
 
     _name = "image_encoder"
@@ -614,7 +622,7 @@ class ImageEncoder(_Encoder):
         seed: int = 0,
         device: str | torch.device | None = None,
         num_workers: int = 0,
-        progress: bool = False,
+        progress: bool | None = False,
     ) -> None:
         super().__init__(seed, device, progress)
         self.channels = tuple(int(c) for c in channels)

@@ -333,7 +333,7 @@ TAG_TABLE_SAMPLE = 20_000
 
 
 def _tag_embeddings(config: PseudolabelConfig, items: pd.DataFrame, split: np.ndarray, models: Path,
-                    status: SourceStatus, progress: bool) -> np.ndarray:
+                    status: SourceStatus, progress: bool | None) -> np.ndarray:
     from radtl.pseudolabel.encoders import TagEncoder
 
     settings = dict(config.tags)
@@ -383,7 +383,7 @@ def _unique_rows(matrix: np.ndarray, keys: pd.Series, rows: np.ndarray) -> np.nd
 
 
 def _image_embeddings(config: PseudolabelConfig, items: pd.DataFrame, split: np.ndarray, models: Path,
-                      status: SourceStatus, progress: bool) -> np.ndarray:
+                      status: SourceStatus, progress: bool | None) -> np.ndarray:
     from radtl.pseudolabel.encoders import ImageEncoder
 
     settings = {k: v for k, v in config.images.items() if k != "folder"}
@@ -513,13 +513,14 @@ def _json_value(value):
     return value
 
 
-def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, progress: bool = True,
+def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, progress: bool | None = None,
                     **overrides) -> PseudolabelResult:
     """Run the whole pipeline of the module docstring; return what it wrote and measured.
 
     Args:
         config: a :class:`PseudolabelConfig`, or what :func:`load_config` reads.
-        progress: show progress bars while the encoders train.
+        progress: show progress bars while the encoders train; None (default) only on a terminal
+            (:func:`radtl.logs.show_progress`). Each encoder logs one line per epoch either way.
         overrides: top-level settings replacing the file's (``out=...``).
     """
     if not isinstance(config, PseudolabelConfig):

@@ -41,6 +41,7 @@ from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_s
 from radtl.dicom.index.sql import sql_literal
 from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
 from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, read_file, sop_class_uid
+from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 
 __all__ = ["IndexSummary", "IndexTask", "build_index", "index_file", "index_files"]
@@ -279,7 +280,7 @@ def _run(src, index, options, scan_dir, workers, scheduler, retry_errors, chunk_
         connect(index, connection=con)  # the views again, now without the superseded rows
         todo = con.execute("SELECT count(*) FROM listing ANTI JOIN dicom_current USING (path)").fetchone()[0]
         summary.unchanged = listed - todo
-        bar = tqdm(total=todo, unit="file", desc="index", disable=(not progress) if progress is not None else None)
+        bar = tqdm(total=todo, unit="file", desc="index", disable=not show_progress(progress))
 
         def record(task: IndexTask, outcomes: Counter) -> None:
             summary.indexed += len(task.paths)
