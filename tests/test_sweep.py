@@ -77,7 +77,7 @@ def test_sweep_runs_a_small_grid_end_to_end_and_resumes(tmp_path, capsys):
     (out / "runs" / results[1]["run_id"] / "result.json").unlink()  # as if interrupted during run 2
     capsys.readouterr()
     main(args)
-    assert "done already" in capsys.readouterr().out  # the bundle's logging.conf logs to stdout
+    assert "done already" in capsys.readouterr().err  # logged to standard error (radtl.logs, the bundle's logging.conf)
     assert (out / "runs" / results[0]["run_id"] / "result.json").read_text() == first
     assert [r["status"] for r in _rows(out / "results.csv")] == ["ok", "ok"]
 
