@@ -64,7 +64,8 @@ def test_pretraining_bundle_is_a_valid_monai_bundle_of_wiring_only(bundle, tmp_p
 def pretrained_sample(tmp_path_factory):
     """The pseudo-label bundle pretrained for one epoch on its sample set: ``(output folder, log)``."""
     out = tmp_path_factory.mktemp("pretrain")
-    log = monai_run(PRETRAIN, "train", output_dir=out, max_epochs=1, validate_every=0.05)  # the study's 5%
+    verbose = REPO / "bundles" / PRETRAIN / "configs" / "logging_verbose.conf"  # the engines' logs: validations counted
+    log = monai_run(PRETRAIN, "train", output_dir=out, max_epochs=1, validate_every=0.05, logging_file=verbose)  # 5%
     return out, log
 
 
