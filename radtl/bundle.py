@@ -31,6 +31,7 @@ from pathlib import Path
 
 import radtl
 from radtl.errors import RadtlError, UsageError, closest
+from radtl.logs import reapply
 
 __all__ = [
     "BUNDLES_DIR",
@@ -579,6 +580,7 @@ def run_workflow(
         **{key: str(value) for key, value in optional.items() if value is not None},
         **overrides,
     )
+    reapply()  # the workflow applied the bundle's logging.conf; radtl's console rule (--verbose) comes back
     workflow.initialize()
     try:
         workflow.run()

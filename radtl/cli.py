@@ -258,7 +258,7 @@ class RadtlCLI:
         """
         from radtl.pseudolabel.pipeline import run_pseudolabel
 
-        print(run_pseudolabel(config, progress=_on_terminal(progress), out=out))
+        print(run_pseudolabel(config, progress=progress, out=out))
 
     def pack(
         self,
@@ -294,7 +294,7 @@ class RadtlCLI:
 
         # fire hands "a,b" over as a tuple; write_pack takes either
         result = write_pack(datalist, out, size=size, shard_size=shard_size, splits=splits, workers=workers,
-                            scheduler=scheduler, progress=_on_terminal(progress))
+                            scheduler=scheduler, progress=progress)
         print(result)
         print(f"pack: {result.out}")
 
@@ -639,11 +639,6 @@ def _pairs(text, option: str) -> dict[str, str]:
     if bad or not entries:
         raise UsageError(f"{option} takes NAME=VALUE pairs, comma separated; got {bad[0] if bad else text!r}")
     return dict(entry.split("=", 1) for entry in entries)
-
-
-def _on_terminal(progress: bool | None) -> bool:
-    """Progress bars on a terminal only: ``None`` means whether standard error is one."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
 
 
 #: Options that several ``--set`` gather into one list before ``fire`` reads the command line.

@@ -322,3 +322,31 @@ def test_a_list_option_names_the_entry_that_is_not_a_number(capsys, tmp_path):
 def test_an_argument_may_be_given_by_name_as_fire_takes_it(capsys, tmp_path, small_index):
     main(["query", "--db", str(small_index), "--sql", "SELECT count(*) AS n FROM dicom"])
     assert capsys.readouterr().out.splitlines()[0] == "n"
+
+
+@pytest.fixture(scope="module")
+def trained_btmr(tmp_path_factory):
+    """The README's `radtl run` on the sample data: one tiny epoch of btmr."""
+    out = tmp_path_factory.mktemp("btmr")
+    result = run_cli("run", "btmr", "--set", "max_epochs=1", "--set", "image_size=32", "--set", "backbone=resnet18",
+                     "--set", f"output_dir={out}")
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_radtl_run_prints_one_line_per_epoch_and_no_engine_logs(trained_btmr):
+    out, result = trained_btmr
+    lines = result.stderr.splitlines()
+    assert [line.split()[:2] for line in lines if line.startswith("epoch ")] == [["epoch", "1/1"]]
+    assert not [line for line in lines if "ignite" in line or "\r" in line or "\x1b" in line]
+    assert (out / "model.pt").is_file()
+
+
+def test_verbose_shows_the_engine_logs(trained_btmr):
+    out, _ = trained_btmr
+    settings = ["--set", "image_size=32", "--set", "backbone=resnet18", "--set", f"output_dir={out}"]
+    quiet = run_cli("run", "btmr", "evaluate", *settings)
+    verbose = run_cli("--verbose", "run", "btmr", "evaluate", *settings)
+    assert quiet.returncode == verbose.returncode == 0
+    assert "ignite.engine" not in quiet.stderr and "ignite.engine" in verbose.stderr
+    assert (out / "test_confusion_matrix.png").is_file()
