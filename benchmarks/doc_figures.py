@@ -237,6 +237,23 @@ def _print_embedding_differences(runs: list[dict]) -> None:
                   + (", ".join(differences) or "n/a"))
 
 
+def _print_dropped(runs: list[dict]) -> None:
+    """Each distinct set of dropped clusters, with what they held (from the run's ``labels.csv``) and why."""
+    import pandas as pd
+
+    seen: dict[str, list[str]] = {}
+    for run in runs:
+        labels = pd.read_csv(Path(run["out"]) / "labels.csv")
+        parts = []
+        for cluster in run["dropped"]:
+            held = labels[labels["cluster"] == cluster["cluster"]].value_counts(["Modality", "BodyPart"])
+            mix = ", ".join(f"{n} {modality} {body_part}" for (modality, body_part), n in held.items())
+            parts.append(f"{mix} ({cluster['reason']})")
+        seen.setdefault("; ".join(parts) or "none", []).append(f"seed {run['seed']} {_setting(run)}")
+    for dropped, where in seen.items():
+        print(f"  dropped: {dropped}  <- {', '.join(where)}")
+
+
 def _setting(run: dict) -> str:
     return f"{run['threads']} thread(s), {run['isa']} kernels"
 
@@ -351,8 +368,7 @@ def main(argv=None) -> int:
         _print_runs(title, runs, figures)
         if example == "pseudolabel":
             _print_embedding_differences(runs)
-            mixes = {json.dumps([(d["modality"], d["body_part"], d["size"]) for d in r["dropped"]]) for r in runs}
-            print(f"  dropped clusters (majority modality, body part, size): {sorted(mixes)}")
+            _print_dropped(runs)
         everything[example] = runs
     if args.json:
         args.json.write_text(json.dumps(everything, indent=1, default=str) + "\n")
