@@ -14,7 +14,7 @@ command line can import it before it knows which command runs.
 
 from __future__ import annotations
 
-__all__ = ["RadtlError", "UsageError", "closest"]
+__all__ = ["MissingPackageError", "RadtlError", "UsageError", "closest"]
 
 
 class RadtlError(Exception):
@@ -35,6 +35,11 @@ class RadtlError(Exception):
 
 class UsageError(RadtlError, ValueError):
     """An option, argument or combination of them that radtl cannot act on (``radtl sweep --lr``, ``--set x``)."""
+
+
+class MissingPackageError(RadtlError, ImportError):
+    """An optional package a feature needs is not installed (peft for LoRA, umap-learn for UMAP maps); the message
+    says how to install it or how to do without."""
 
 
 def closest(name: str, choices: list[str] | tuple[str, ...]) -> str | None:

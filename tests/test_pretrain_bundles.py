@@ -168,7 +168,7 @@ def test_multi_gpu_pretraining_runs_under_torchrun_with_a_shard_per_process(tmp_
                     datalist=datalist, image_size=32, max_epochs=1, batch_size=4, pack_shard_size=8)
     assert json.loads((tmp_path / "run" / "history.json").read_text())["epochs_run"] == 1
     assert (tmp_path / "run" / "backbone.pt").is_file()
-    assert log.count("training ended after 1 epoch") == 1 and "Traceback" not in log
+    assert log.count("done: 1 epoch in") == 1 and "Traceback" not in log
 
 
 @pytest.fixture(scope="module")

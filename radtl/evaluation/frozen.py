@@ -37,6 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from radtl.engines.probes import extract_features, probe
+from radtl.errors import MissingPackageError
 from radtl.networks.backbone import Backbone
 from radtl.networks.vit import VisionTransformer
 
@@ -278,7 +279,7 @@ def lora_model(
     try:
         import peft
     except ImportError as error:
-        raise ImportError("LoRA fine-tuning needs the peft library: pip install peft") from error
+        raise MissingPackageError("LoRA fine-tuning needs the peft library: pip install peft") from error
     if not isinstance(network, Backbone):
         raise TypeError(f"lora_model needs a radtl backbone to find its head; got {type(network).__name__}")
     heads = [name for name in _head_modules(network) if not isinstance(network.get_submodule(name), nn.Identity)]

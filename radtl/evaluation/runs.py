@@ -34,6 +34,7 @@ from radtl.atomic import write_text_atomic
 from radtl.bundle import load_bundle_config
 from radtl.engines.handlers import write_json
 from radtl.engines.probes import extract_features
+from radtl.errors import MissingPackageError
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
 from radtl.evaluation.robustness import box_perturbations, compare_stability, roi_robustness, stability_summary
 from radtl.logs import show_progress
@@ -198,7 +199,7 @@ def probe_backbone(
         batch_size: images per batch.
     """
     if lora_ranks and importlib.util.find_spec("peft") is None:  # before any work, so none is lost
-        raise ImportError("LoRA needs the peft library: pip install -e '.[lora]', or leave LoRA out with --lora_ranks ''")
+        raise MissingPackageError("LoRA needs the peft library: pip install -e '.[lora]', or leave LoRA out with --lora_ranks ''")
     backbone = task.backbone(checkpoint)
     train, test = task.loader("training", batch_size), task.loader("test", batch_size)
 

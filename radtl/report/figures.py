@@ -25,6 +25,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
+from radtl.errors import MissingPackageError
 from radtl.report.document import is_missing, save_figure
 
 __all__ = [
@@ -251,7 +252,7 @@ def embed_2d(embedding: np.ndarray, method: str = "tsne", seed: int = 0, perplex
         try:
             import umap
         except ImportError as error:
-            raise ImportError("embed_2d(method='umap') needs the umap-learn package: pip install umap-learn") from error
+            raise MissingPackageError("embed_2d(method='umap') needs the umap-learn package: pip install umap-learn") from error
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
         return np.asarray(reducer.fit_transform(data))
     raise ValueError(f"embed_2d: unknown method {method!r}; use 'tsne', 'umap' or 'pca'")
