@@ -20,7 +20,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import ignite.distributed as idist
@@ -76,8 +76,18 @@ class _CaseReport:
         """The report file ``<output_dir>/<prefix>_<name>``."""
         return self.output_dir / f"{self.prefix}_{name}"
 
+    #: The (predicted, true) arrays of a batch of decollated items, and the type of one value.
+    values: Callable[[Sequence[Mapping], str, str], tuple[np.ndarray, np.ndarray]]
+    value_type: type
+
     def records(self, items: Sequence[Mapping]) -> list[dict]:
-        raise NotImplementedError
+        """``{"image", "true", "predicted"}`` for each decollated item, the values of :attr:`value_type`."""
+        predicted, true = self.values(items, self.pred_key, self.label_key)
+        cast = self.value_type
+        return [
+            {"image": _source_file(item, self.image_key), "true": cast(t), "predicted": cast(p)}
+            for item, t, p in zip(items, true.tolist(), predicted.tolist())
+        ]
 
     def write(self) -> list[Path]:
         raise NotImplementedError
@@ -134,6 +144,9 @@ class ClassificationReport(_CaseReport):
         label_key: the true class (an index, or one-hot) in the evaluator's output.
     """
 
+    values = staticmethod(class_indices)
+    value_type = int
+
     def __init__(
         self,
         output_dir: str | os.PathLike,
@@ -147,14 +160,6 @@ class ClassificationReport(_CaseReport):
         if isinstance(labels, Mapping):
             labels = [labels[str(i)] for i in range(len(labels))]
         self.labels = [str(name) for name in labels] if labels else None
-
-    def records(self, items: Sequence[Mapping]) -> list[dict]:
-        """``{"image", "true", "predicted"}`` (class indices) for each decollated item."""
-        predicted, true = class_indices(items, self.pred_key, self.label_key)
-        return [
-            {"image": _source_file(item, self.image_key), "true": int(t), "predicted": int(p)}
-            for item, t, p in zip(items, true.tolist(), predicted.tolist())
-        ]
 
     def class_names(self) -> list[str]:
         """The classes reported, in index order.
@@ -231,6 +236,9 @@ class RegressionReport(_CaseReport):
         label_key: the true value in the evaluator's output.
     """
 
+    values = staticmethod(regression_values)
+    value_type = float
+
     def __init__(
         self,
         output_dir: str | os.PathLike,
@@ -242,14 +250,6 @@ class RegressionReport(_CaseReport):
     ) -> None:
         super().__init__(output_dir, prefix, image_key, pred_key, label_key)
         self.unit = unit
-
-    def records(self, items: Sequence[Mapping]) -> list[dict]:
-        """``{"image", "true", "predicted"}`` (floats) for each decollated item."""
-        predicted, true = regression_values(items, self.pred_key, self.label_key)
-        return [
-            {"image": _source_file(item, self.image_key), "true": float(t), "predicted": float(p)}
-            for item, t, p in zip(items, true.tolist(), predicted.tolist())
-        ]
 
     def write(self) -> list[Path]:
         true = [case["true"] for case in self.cases]
