@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,10 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-__all__ = ["EXAMINATIONS", "REPORT_PHRASES", "ArchiveFile", "Examination", "phantom", "write_archive", "write_reports"]
+from radtl.dicom.synthetic.modules import add_window, set_pixels
+from radtl.dicom.synthetic.phantoms import phantom
+
+__all__ = ["EXAMINATIONS", "REPORT_PHRASES", "ArchiveFile", "Examination", "write_archive", "write_reports"]
 
 _SOP_CLASSES = {
     "CT": "1.2.840.10008.5.1.4.1.1.2",
@@ -78,66 +81,6 @@ class ArchiveFile:
     accession_number: str = ""
 
 
-def _ellipse(x: np.ndarray, y: np.ndarray, cx: float, cy: float, rx: float, ry: float) -> np.ndarray:
-    return ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
-
-
-def _box(x: np.ndarray, y: np.ndarray, cx: float, cy: float, half_width: float, half_height: float) -> np.ndarray:
-    return (np.abs(x - cx) <= half_width) & (np.abs(y - cy) <= half_height)
-
-
-def _head(x, y):
-    return 0.4 * _ellipse(x, y, 0, 0, 0.7, 0.8) + 0.95 * (_ellipse(x, y, 0, 0, 0.8, 0.9) & ~_ellipse(x, y, 0, 0, 0.7, 0.8))
-
-
-def _chest(x, y):
-    lungs = _ellipse(x, y, -0.4, -0.05, 0.28, 0.5) | _ellipse(x, y, 0.4, -0.05, 0.28, 0.5)
-    return 0.6 * (_ellipse(x, y, 0, 0, 0.9, 0.7) & ~lungs)
-
-
-def _abdomen(x, y):
-    return 0.45 * _ellipse(x, y, 0, 0, 0.9, 0.75) + 0.3 * _ellipse(x, y, -0.35, -0.1, 0.3, 0.25) + 0.25 * _ellipse(x, y, 0, 0.5, 0.12, 0.12)
-
-
-def _brain(x, y):
-    radius = np.hypot(x, y)
-    return _ellipse(x, y, 0, 0, 0.75, 0.85) * (0.55 + 0.35 * np.cos(10.0 * radius))
-
-
-def _lumbar_spine(x, y):
-    return 0.8 * sum(_box(x, y, 0, cy, 0.25, 0.12) for cy in (-0.72, -0.36, 0.0, 0.36, 0.72)).astype(bool)
-
-
-def _knee(x, y):
-    return 0.75 * (_box(x, y, 0, -0.5, 0.3, 0.42) | _box(x, y, 0, 0.5, 0.26, 0.42)) + 0.2 * _ellipse(x, y, 0.45, 0, 0.1, 0.12)
-
-
-def _hand(x, y):
-    fingers = sum(_box(x, y, cx, -0.45, 0.07, 0.4) for cx in (-0.52, -0.26, 0.0, 0.26, 0.52)).astype(bool)
-    return 0.75 * (fingers | _box(x, y, 0, 0.35, 0.6, 0.35))
-
-
-def _wrist(x, y):
-    carpals = sum(_box(x, y, cx, -0.55, 0.1, 0.1) for cx in (-0.3, 0.0, 0.3)).astype(bool)
-    return 0.8 * (carpals | _box(x, y, -0.2, 0.35, 0.12, 0.55) | _box(x, y, 0.22, 0.4, 0.08, 0.5))
-
-
-_PHANTOMS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "HEAD": _head, "CHEST": _chest, "ABDOMEN": _abdomen, "BRAIN": _brain, "LSPINE": _lumbar_spine,
-    "KNEE": _knee, "HAND": _hand, "WRIST": _wrist,
-}
-
-
-def phantom(body_part: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A ``(size, size)`` picture in [0, 1] of ``body_part``: its own shape, shifted, scaled and noisy."""
-    scale = rng.uniform(0.9, 1.1)
-    shift = rng.uniform(-0.1, 0.1, 2)
-    axis = (np.arange(size) + 0.5) / size * 2.0 - 1.0
-    y, x = np.meshgrid((axis - shift[1]) / scale, (axis - shift[0]) / scale, indexing="ij")
-    picture = np.asarray(_PHANTOMS[body_part](x, y), dtype=np.float64)
-    return np.clip(picture + rng.normal(0.0, 0.04, picture.shape), 0.0, 1.0)
-
-
 def _stored_window(ds: Dataset) -> tuple[float, float]:
     """The stored values the first window of ``ds`` maps to black and white (PS3.3 C.11.1 then C.11.2)."""
     center = float(ds.WindowCenter[0] if ds["WindowCenter"].VM > 1 else ds.WindowCenter)
@@ -147,15 +90,12 @@ def _stored_window(ds: Dataset) -> tuple[float, float]:
 
 
 def _image_attributes(ds: Dataset, modality: str, rng: np.random.Generator, size: int) -> None:
-    ds.Rows = ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME1" if modality == "CR" and rng.random() < 0.3 else "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = rng.integers(0, 4096, (size, size), dtype=np.uint16).tobytes()
+    """Image Pixel (12-bit noise) and the modality's acquisition attributes and windows, drawn from ``rng``."""
+    photometric = "MONOCHROME1" if modality == "CR" and rng.random() < 0.3 else "MONOCHROME2"
+    set_pixels(ds, rng.integers(0, 4096, (size, size), dtype=np.uint16), bits_stored=12, photometric=photometric)
     if modality == "CT":
         ds.RescaleIntercept, ds.RescaleSlope = "-1024", "1"
-        ds.WindowCenter, ds.WindowWidth = ["40", "-600"], ["400", "1500"]
+        add_window(ds, [40, -600], [400, 1500])
         ds.KVP = str(rng.choice([100, 120, 140]))
         ds.SliceThickness = str(rng.choice([1.0, 1.25, 2.5, 5.0]))
         ds.ConvolutionKernel = str(rng.choice(["B30f", "STANDARD", "LUNG"]))
@@ -166,13 +106,13 @@ def _image_attributes(ds: Dataset, modality: str, rng: np.random.Generator, size
         ds.EchoTime = f"{rng.uniform(8, 120):.2f}"
         ds.SliceThickness = str(rng.choice([3.0, 4.0, 5.0]))
         ds.ScanningSequence = str(rng.choice(["SE", "GR", "IR"]))
-        ds.WindowCenter, ds.WindowWidth = f"{rng.integers(300, 900)}", f"{rng.integers(600, 1800)}"
+        add_window(ds, [rng.integers(300, 900)], [rng.integers(600, 1800)])
         ds.PixelSpacing = [f"{v:.4f}" for v in [rng.uniform(0.4, 1.0)] * 2]
     else:
         ds.KVP = str(rng.choice([50, 55, 60, 125]))
         ds.ExposureTime = str(rng.integers(5, 40))
         ds.ImagerPixelSpacing = ["0.1", "0.1"]
-        ds.WindowCenter, ds.WindowWidth = "2048", "4096"
+        add_window(ds, [2048], [4096])
 
 
 def write_archive(
