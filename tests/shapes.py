@@ -1,9 +1,10 @@
 """Synthetic shape images for the pretraining tests: a pseudo-label set and a related downstream task.
 
-Each image is one shape (disk, square, cross or ring) at a random place and size on noise. The
-pretraining set labels the shapes as pseudo-labels would; the downstream set draws the same
-shapes darker and noisier into the Brain Tumor MRI layout (``Training/<class>/``,
-``Testing/<class>/``), so the ``btmr`` fine-tuning bundle reads it as it reads the real dataset.
+Each image is one shape (disk, square, cross or ring) at a random place and size on noise
+(:func:`radtl.dicom.synthetic.phantoms.shape_image`). The pretraining set labels the shapes as
+pseudo-labels would; the downstream set draws the same shapes darker and noisier into the Brain
+Tumor MRI layout (``Training/<class>/``, ``Testing/<class>/``), so the ``btmr`` fine-tuning bundle
+reads it as it reads the real dataset.
 """
 
 from __future__ import annotations
@@ -15,24 +16,7 @@ import numpy as np
 from PIL import Image
 
 from radtl.data import BTMR_CLASSES
-
-SHAPES = ("disk", "square", "cross", "ring")
-
-
-def shape_image(kind: str, size: int, rng: np.random.Generator, contrast: float = 1.0, noise: float = 0.1) -> np.ndarray:
-    """One ``(size, size)`` uint8 image of ``kind``."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    cx, cy = rng.uniform(0.35, 0.65, 2) * size
-    r = rng.uniform(0.18, 0.3) * size
-    dx, dy = np.abs(x - cx), np.abs(y - cy)
-    mask = {
-        "disk": dx**2 + dy**2 < r**2,
-        "square": (dx < r * 0.8) & (dy < r * 0.8),
-        "cross": ((dx < r / 3) & (dy < r)) | ((dy < r / 3) & (dx < r)),
-        "ring": (dx**2 + dy**2 < r**2) & (dx**2 + dy**2 > (0.55 * r) ** 2),
-    }[kind]
-    image = mask * rng.uniform(0.6, 1.0) * contrast + rng.normal(0.15, noise, (size, size))
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+from radtl.dicom.synthetic.phantoms import SHAPES, shape_image
 
 
 def write_pseudolabel_set(root: Path, per_class: int = 60, validation: int = 10, size: int = 32, seed: int = 0) -> Path:
