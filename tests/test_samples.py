@@ -27,6 +27,13 @@ def test_generator_reproduces_the_committed_samples(samples, tmp_path):
         assert filecmp.cmp(path, samples / relative, shallow=False), f"{relative} differs from the committed file"
 
 
+def test_the_script_is_the_command_line_of_the_one_synthetic_package(samples):
+    from radtl.dicom.synthetic import SAMPLE_SETS, make_samples
+
+    generator = load_generator(samples)
+    assert generator.SAMPLE_SETS is SAMPLE_SETS and generator.make_samples is make_samples
+
+
 @pytest.mark.parametrize(
     "name", ["cr", "dx", "ct", "mr", "enhanced", "broken", "btmr", "bone_age", "grazpedwri_dx", "covid19_radiography"]
 )

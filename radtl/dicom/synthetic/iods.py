@@ -189,7 +189,8 @@ def axial_slice(
     ds = new_instance(sop_class, study.key, key)
     add_patient_and_study(ds, study)
     add_series(
-        ds, study, modality=modality, number=series, description=description, body_part=body_part, patient_position="HFS"
+        ds, study, modality=modality, number=series, description=description, body_part=body_part,
+        patient_position="HFS",
     )
     add_frame_of_reference(ds, study)
     add_general_image(ds, number=number, image_type=list(image_type))

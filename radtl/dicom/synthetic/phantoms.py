@@ -57,6 +57,7 @@ TASK_SHAPE = (64, 64)
 
 
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column coordinates of every pixel, as floats."""
     y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
     return y.astype(np.float64), x.astype(np.float64)
 
@@ -673,7 +674,8 @@ def _chest(x, y):
 
 
 def _abdomen(x, y):
-    return 0.45 * _oval(x, y, 0, 0, 0.9, 0.75) + 0.3 * _oval(x, y, -0.35, -0.1, 0.3, 0.25) + 0.25 * _oval(x, y, 0, 0.5, 0.12, 0.12)
+    body = 0.45 * _oval(x, y, 0, 0, 0.9, 0.75)
+    return body + 0.3 * _oval(x, y, -0.35, -0.1, 0.3, 0.25) + 0.25 * _oval(x, y, 0, 0.5, 0.12, 0.12)
 
 
 def _brain(x, y):
@@ -686,7 +688,8 @@ def _lumbar_spine(x, y):
 
 
 def _knee(x, y):
-    return 0.75 * (_box(x, y, 0, -0.5, 0.3, 0.42) | _box(x, y, 0, 0.5, 0.26, 0.42)) + 0.2 * _oval(x, y, 0.45, 0, 0.1, 0.12)
+    bones = _box(x, y, 0, -0.5, 0.3, 0.42) | _box(x, y, 0, 0.5, 0.26, 0.42)
+    return 0.75 * bones + 0.2 * _oval(x, y, 0.45, 0, 0.1, 0.12)
 
 
 def _hand(x, y):
@@ -722,7 +725,9 @@ def phantom(body_part: str, size: int, rng: np.random.Generator) -> np.ndarray:
 SHAPES = ("disk", "square", "cross", "ring")
 
 
-def shape_image(kind: str, size: int, rng: np.random.Generator, contrast: float = 1.0, noise: float = 0.1) -> np.ndarray:
+def shape_image(
+    kind: str, size: int, rng: np.random.Generator, contrast: float = 1.0, noise: float = 0.1
+) -> np.ndarray:
     """One ``(size, size)`` uint8 image of a shape of :data:`SHAPES` at a random place and size, on noise.
 
     Args:

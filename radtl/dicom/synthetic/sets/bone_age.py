@@ -15,6 +15,7 @@ from radtl.dicom.synthetic.registry import TASKS, sample_set, write_csv
 
 @sample_set("bone_age")
 def build_bone_age(out_dir: Path) -> list[Path]:
+    """96 MONOCHROME1 CR hands of bone ages 1 to 18 years (RLE) and ``boneage-training-dataset.csv``."""
     folder = out_dir / TASKS / "bone_age"
     rng = np.random.default_rng(7101)
     n = 96

@@ -24,6 +24,7 @@ BROKEN_STUDY = Study("broken", "RADTL^BROKEN", "RADTL-BAD-0001", "19600101", "O"
 
 @sample_set("broken")
 def build_broken(out_dir: Path) -> list[Path]:
+    """Seven files a conversion must reject, each with its own failure: see the numbered comments."""
     folder = out_dir / "broken"
     folder.mkdir(parents=True, exist_ok=True)
     written = []

@@ -18,6 +18,7 @@ BTMR_SPLITS = {"Training": ("Tr", 24), "Testing": ("Te", 6)}
 
 @sample_set("btmr")
 def build_btmr(out_dir: Path) -> list[Path]:
+    """30 T2 brain slices per class (24 ``Training``, 6 ``Testing``), RLE Lossless, one study each."""
     written = []
     spacing = 3.6  # 64 x 3.6 mm = 230 mm field of view
     for split, (prefix, count) in BTMR_SPLITS.items():

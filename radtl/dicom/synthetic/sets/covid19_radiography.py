@@ -17,6 +17,7 @@ COVID_CLASSES = {"COVID": 40, "Normal": 56, "Lung_Opacity": 4}
 
 @sample_set("covid19_radiography")
 def build_covid19_radiography(out_dir: Path) -> list[Path]:
+    """100 DX chest radiographs in ``<class>/images/`` (40 COVID, 56 Normal, 4 Lung_Opacity), RLE."""
     written = []
     for label, (finding, count) in enumerate(COVID_CLASSES.items()):
         rng = np.random.default_rng(7301 + label)

@@ -17,6 +17,7 @@ CR_HAND = Study("cr-hand", "RADTL^HAND^CR", "RADTL-CR-0002", "20140101", "F", "C
 
 @sample_set("cr")
 def build_cr(out_dir: Path) -> list[Path]:
+    """``cr/``: a chest with one window, the same chest whose first window is unusable, a MONOCHROME1 hand."""
     rng = np.random.default_rng(1001)
     chest = to_12bit(chest_radiograph(rng) + 0.01 * rng.standard_normal((256, 224)), 0.0, 3.0, 150, 3700)
     written = []

@@ -31,12 +31,15 @@ CT_STEP = 5.0
 
 @sample_set("ct")
 def build_ct(out_dir: Path) -> list[Path]:
+    """``ct/``: six chest slices (slices 2 and 5 RLE Lossless) and a Secondary Capture with a Modality LUT."""
     written = []
     rng = np.random.default_rng(3001)
     for i in range(CT_SLICES):
         number = i + 1
         z = -100.0 - CT_STEP * i  # feet-ward
-        ds = ct_image(CT_STUDY, f"slice{number}", number, ct_chest_slice(rng, i), z)
+        ds = ct_image(
+            CT_STUDY, f"slice{number}", number, ct_chest_slice(rng, i), z, spacing=CT_SPACING, thickness=CT_STEP
+        )
         ts = RLELossless if number in CT_RLE_SLICES else ExplicitVRLittleEndian
         written.append(write(ds, out_dir / "ct" / "series_001" / f"slice_{number:03d}.dcm", ts))
 

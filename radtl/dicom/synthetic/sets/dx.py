@@ -17,6 +17,7 @@ DX_CHEST = Study("dx-chest", "RADTL^CHEST^DX", "RADTL-DX-0002", "19800101", "F",
 
 @sample_set("dx")
 def build_dx(out_dir: Path) -> list[Path]:
+    """``dx/``: a MONOCHROME1 hand with an INVERSE Presentation LUT and a SIGMOID window; a chest with a VOI LUT."""
     written = []
     rng = np.random.default_rng(2001)
     soft, bone = hand_radiograph(rng, mirror=True)

@@ -39,6 +39,7 @@ UNINFORMATIVE_FRAME = 2  # 0-based index of the (almost) constant frame in enhan
 
 @sample_set("enhanced")
 def build_enhanced(out_dir: Path) -> list[Path]:
+    """``enhanced/``: four-frame Enhanced MR (one frame almost uniform) and Enhanced CT, per-frame rescale."""
     written = []
     # --- Enhanced MR: 4 frames; frame index 2 is almost constant -------------
     rng = np.random.default_rng(5001)

@@ -23,6 +23,7 @@ GRAZ_SPACING = 1.2
 
 @sample_set("grazpedwri_dx")
 def build_grazpedwri_dx(out_dir: Path) -> list[Path]:
+    """96 DX wrists of 80 patients in two ``images_part*`` folders (RLE) and ``dataset.csv``."""
     folder = out_dir / TASKS / "grazpedwri_dx"
     rng = np.random.default_rng(7201)
     # 80 patients, 16 of them with a follow-up image: 40 osteopenia images (33 patients), 56 without (47)

@@ -17,6 +17,7 @@ MR_SLICES = 5
 
 @sample_set("mr")
 def build_mr(out_dir: Path) -> list[Path]:
+    """``mr/series_001/``: five axial T2 brain slices."""
     written = []
     rng = np.random.default_rng(4001)
     spacing, step = 1.2, 6.0
