@@ -11,7 +11,7 @@ The script
    window with the study's formula and the first window whose output is not a single
    colour, MONOCHROME1 inverted, ``np.rint`` to uint8, PIL bilinear aspect-preserving resize
    with centred zero padding, ``Image.save(..., "PNG")`` at PIL's default compression);
-3. converts it with ``radtl.dicom.export.convert_tree`` (formula ``paper``) for each worker
+3. converts it with ``radtl.dicom.convert.convert_tree`` (formula ``paper``) for each worker
    count in ``--workers-list``, each into a fresh folder. For N > 1 the Dask LocalCluster
    start-up and shut-down are part of that run; a second run against a cluster started
    beforehand gives the steady-state rate, and a third (a diagnostic, not radtl's default)
@@ -52,17 +52,16 @@ from pathlib import Path
 import numpy as np
 import PIL
 import pydicom
+from machine import cpu_model  # benchmarks/machine.py, beside this script
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from radiologynet_baseline import baseline_convert  # beside this script too
 
-from radtl.dicom.convert import ConversionOptions, display_frames
-from radtl.dicom.export import ExportSettings, convert_tree
+from radtl.dicom.convert import ExportSettings, convert_tree
+from radtl.dicom.frames import ConversionOptions, display_frames
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
-
-from machine import cpu_model  # benchmarks/machine.py, beside this script
-from radiologynet_baseline import baseline_convert  # beside this script too
 from radtl.png import encode_png
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -397,7 +396,7 @@ def _run_cluster(workers: int, corpus: Path, out: Path, settings: ExportSettings
     try:
         t0 = time.perf_counter()
         with Client(cluster) as client:  # worker imports (radtl, pydicom, PIL), not part of the steady state
-            client.run(importlib.import_module, "radtl.dicom.export")
+            client.run(importlib.import_module, "radtl.dicom.convert")
             environ = set(client.run(_getenv, "MALLOC_TRIM_THRESHOLD_").values())
         warmup = time.perf_counter() - t0
         out = _fresh(out)

@@ -28,7 +28,7 @@ def make_pseudolabel_sample(out: Path) -> Path:
     """Run the demo pipeline in a temporary folder and copy its datalist and images into ``out``."""
     import yaml
 
-    from radtl.dicom.export import ExportSettings, convert_tree
+    from radtl.dicom.convert import ExportSettings, convert_tree
     from radtl.dicom.index import build_index
     from radtl.dicom.synthetic import write_archive, write_reports
     from radtl.pseudolabel.pipeline import run_pseudolabel

@@ -455,7 +455,7 @@ def _networks() -> tuple[str, ...]:
 
 
 def _inits() -> tuple[str, ...]:
-    from radtl.data.inputs import INITS
+    from radtl.networks.transfer import INITS
 
     return INITS
 

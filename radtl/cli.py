@@ -80,8 +80,8 @@ class RadtlCLI:
         Example:
             radtl convert dicom_samples out/samples --size 256 --workers 2
         """
-        from radtl.dicom.convert import ConversionOptions
-        from radtl.dicom.export import ExportSettings, convert_tree
+        from radtl.dicom.convert import ExportSettings, convert_tree
+        from radtl.dicom.frames import ConversionOptions
 
         budget = {} if max_pixel_bytes is None else {"max_pixel_bytes": int(max_pixel_bytes)}
         settings = ExportSettings(
@@ -449,9 +449,9 @@ class RadtlCLI:
             radtl segment --fetch http://localhost:8042/dicom-web --study 1.2.3 --series 1.2.3.4 --out out/segs/
         """
         from radtl.bundle import checked_overrides
-        from radtl.seg.pacs import PacsError
-        from radtl.seg.preview import preview_path
-        from radtl.seg.segment import segment as run_segment
+        from radtl.dicom.pacs import PacsError
+        from radtl.dicom.seg_preview import preview_path
+        from radtl.segment import segment as run_segment
 
         if series_dir is None and fetch is None:
             raise UsageError("give a series folder, or --fetch URL with --study and --series",
@@ -484,7 +484,7 @@ class RadtlCLI:
         Example:
             radtl send out/case001.seg.dcm --to http://localhost:8042/dicom-web
         """
-        from radtl.seg.pacs import send as send_to_pacs
+        from radtl.dicom.pacs import send as send_to_pacs
 
         if not files:
             raise UsageError("give the DICOM files to send", hint="usage: radtl send [FILES ...] --to TO")

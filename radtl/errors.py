@@ -7,7 +7,7 @@ shows the traceback instead. Classes that were ``ValueError`` (or ``KeyError``) 
 that class too, so ``except ValueError`` in code that uses radtl still catches them.
 
 The subclasses live with the code that raises them (:class:`radtl.dicom.errors.DicomConversionError`,
-:class:`radtl.bundle.SettingError`, :class:`radtl.seg.pacs.PacsError`, ...); this module holds only the base and
+:class:`radtl.bundle.SettingError`, :class:`radtl.dicom.pacs.PacsError`, ...); this module holds only the base and
 :class:`UsageError`, the error of an option or argument radtl cannot act on. It imports nothing heavy, so the
 command line can import it before it knows which command runs.
 """

@@ -9,9 +9,11 @@ the name is read (``from radtl.dicom import convert_tree`` still works, as does 
 from __future__ import annotations
 
 import importlib
+import sys
+import warnings
 from collections.abc import Callable, Mapping
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "moved_module"]
 
 
 def lazy_exports(package: str, homes: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
@@ -33,3 +35,18 @@ def lazy_exports(package: str, homes: Mapping[str, str]) -> tuple[Callable[[str]
         return sorted(set(importlib.import_module(package).__dict__) | set(homes))
 
     return __getattr__, __dir__
+
+
+def moved_module(old: str, new: str) -> None:
+    """Make the deprecated module path ``old`` the module ``new``, with a ``DeprecationWarning``.
+
+    Called by the shim left at the old path, so ``import old``, ``from old import name`` and
+    ``monkeypatch.setattr("old.name", ...)`` all reach the one implementation, for one release.
+
+    Args:
+        old: the module path that moved (the shim's ``__name__``).
+        new: where the module lives now.
+    """
+    module = importlib.import_module(new)
+    warnings.warn(f"{old} moved to {new}; the old path goes in the next release", DeprecationWarning, stacklevel=3)
+    sys.modules[old] = module

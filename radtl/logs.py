@@ -44,7 +44,7 @@ TRAIN_LOGGER = "radtl.train"
 #: there too, e.g. "Got new best metric"); ``monai``: bundle workflows, transforms, inferers;
 #: ``StatsHandler``: MONAI's per-iteration loss handler; ``gensim``: the report-text models of
 #: ``radtl pseudolabel``. (codecarbon, the energy meter of ``radtl sweep``, is kept at ERROR by
-#: :class:`radtl.engines.energy.RunMeter` whatever the verbosity.)
+#: :class:`radtl.energy.RunMeter` whatever the verbosity.)
 ENGINE_LOGGERS = ("ignite", "monai", "StatsHandler", "gensim")
 #: Engine loggers that set themselves up with a handler of their own and no propagation, so the
 #: levels above do not reach them: MONAI's ``get_logger`` (standard output, INFO, when its module

@@ -14,7 +14,7 @@ every run the tables are rewritten:
 
 - ``results.csv``: one row per run: task, backbone, init, lr, seed, train fraction, epochs run,
   epochs to convergence, wall time (``seconds``) and, with codecarbon installed, ``energy_kwh`` and
-  ``emissions_kg`` (:class:`radtl.engines.energy.RunMeter`), the best validation score and every test metric (``test_*``: the
+  ``emissions_kg`` (:class:`radtl.energy.RunMeter`), the best validation score and every test metric (``test_*``: the
   metrics of the split ``evaluate.json`` scores, named in ``eval_split``; ``validation`` for
   LUNA, whose only held-out split is the validation series, as in the study);
 - ``curves.csv``: every run's per-epoch training loss and validation metrics;
@@ -40,9 +40,9 @@ from pathlib import Path
 
 from radtl.atomic import write_text_atomic
 from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow, split_values
-from radtl.data.inputs import INITS
-from radtl.engines.energy import RunMeter
+from radtl.energy import RunMeter
 from radtl.engines.handlers import write_json
+from radtl.networks.transfer import INITS
 
 __all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "select_best", "sweep"]
 

@@ -81,7 +81,7 @@ def test_send_imports_no_torch(tmp_path):
 def test_convert_and_index_dask_workers_import_no_torch(tmp_path, samples):
     """A worker imports what its tasks need: the conversion and indexing modules, never the training stack."""
     distributed = pytest.importorskip("distributed")
-    from radtl.dicom.export import ExportSettings, convert_tree
+    from radtl.dicom.convert import ExportSettings, convert_tree
     from radtl.dicom.index.build import build_index
 
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

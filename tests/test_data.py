@@ -15,13 +15,12 @@ from radtl.data import (
     SPLITS,
     DatasetLayoutError,
     inference_datalist,
-    input_mean,
-    input_std,
     prepare_datalist,
     stratified_split,
     take_fraction,
     undersample,
 )
+from radtl.networks.transfer import input_mean, input_std
 from radtl.transforms import LoadRadiograph
 from tests.dataset_trees import bone_age_tree, btmr_tree, covid_tree, grazpedwri_tree, write_image
 

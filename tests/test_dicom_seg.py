@@ -1,4 +1,4 @@
-"""DICOM Segmentation objects of masks on a CT series (radtl.seg.dicom_seg, SaveDicomSeg) and the study's
+"""DICOM Segmentation objects of masks on a CT series (radtl.dicom.seg, SaveDicomSeg) and the study's
 false-negative Dice loss (radtl.losses)."""
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import pytest
 import torch
 from monai.losses import DiceLoss
 
-from radtl.dicom.series import read_series_headers
-from radtl.losses import FalseNegativeDiceLoss
-from radtl.seg.dicom_seg import (
+from radtl.dicom.seg import (
     Algorithm,
     SegmentationSourceError,
     checkpoint_parameters,
@@ -28,6 +26,8 @@ from radtl.seg.dicom_seg import (
     value_problem,
     write_segmentation,
 )
+from radtl.dicom.series import read_series_headers
+from radtl.losses import FalseNegativeDiceLoss
 from radtl.transforms.ct import LoadCTVolume, NoduleSpheres
 from radtl.transforms.seg import SaveDicomSeg
 from tests.conftest import SAMPLES
@@ -246,7 +246,7 @@ def test_a_value_that_keeps_its_vr_is_no_problem(keyword, value, source):
 def test_a_source_with_an_invalid_birth_date_is_segmented_with_the_date_left_empty(source, tmp_path, caplog):
     invalid = with_header(source, PatientBirthDate="BIRTHSECRET")
     caplog.clear()  # pydicom warns, with the value, when the test sets it
-    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+    with caplog.at_level(logging.WARNING, logger="radtl.dicom.seg"):
         path = write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), invalid, ALGORITHM)
     seg = pydicom.dcmread(path)
     assert "PatientBirthDate" in seg and seg.PatientBirthDate == ""  # Type 2: present, empty
@@ -308,7 +308,7 @@ def checkpoint(tmp_path):
 
 def test_the_checkpoint_hash_and_best_validation_score_are_algorithm_parameters(checkpoint, caplog):
     history(checkpoint.parent, 0.8123456)
-    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+    with caplog.at_level(logging.WARNING, logger="radtl.dicom.seg"):
         parameters = checkpoint_parameters(checkpoint)
     assert parameters == {
         "checkpoint_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
@@ -321,7 +321,7 @@ def test_the_checkpoint_hash_and_best_validation_score_are_algorithm_parameters(
 @pytest.mark.parametrize("best", [0.0, None], ids=["dice-0", "never-validated"])
 def test_a_checkpoint_whose_history_shows_it_learned_nothing_is_warned_about(checkpoint, caplog, best):
     history(checkpoint.parent, best)
-    with caplog.at_level(logging.WARNING, logger="radtl.seg.dicom_seg"):
+    with caplog.at_level(logging.WARNING, logger="radtl.dicom.seg"):
         parameters = checkpoint_parameters(checkpoint)
     assert parameters["best_val_dice"] == ("0.0000" if best == 0.0 else "none")
     assert "learned nothing" in caplog.text and str(checkpoint) in caplog.text

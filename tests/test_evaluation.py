@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from radtl.engines import extract_features
 from radtl.evaluation import (
     REFERENCE,
     BoxPerturbation,
@@ -28,6 +27,7 @@ from radtl.evaluation import (
     stability_summary,
 )
 from radtl.evaluation import frozen as frozen_module
+from radtl.evaluation.probes import extract_features
 from radtl.networks import create
 
 pytestmark = pytest.mark.usefixtures("one_thread")

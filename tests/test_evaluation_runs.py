@@ -115,7 +115,7 @@ def test_perturbation_compares_the_stability_of_two_models(sweep):
 
 
 def test_without_codecarbon_a_run_records_its_wall_time_only(monkeypatch):
-    from radtl.engines import energy
+    from radtl import energy
 
     monkeypatch.setattr(energy, "codecarbon_available", lambda: False)
     with energy.RunMeter() as meter:
@@ -126,7 +126,7 @@ def test_without_codecarbon_a_run_records_its_wall_time_only(monkeypatch):
 def test_a_meter_that_cannot_measure_says_why_and_keeps_the_run(monkeypatch):
     import codecarbon
 
-    from radtl.engines.energy import RunMeter
+    from radtl.energy import RunMeter
 
     def broken(*args, **kwargs):
         raise RuntimeError("no power counters")

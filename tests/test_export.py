@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-import radtl.dicom.export as export
+import radtl.dicom.convert as export
 from radtl.cli import main
-from radtl.dicom.convert import ConversionOptions
-from radtl.dicom.export import MANIFEST_COLUMNS, ExportSettings, convert_tree
+from radtl.dicom.convert import MANIFEST_COLUMNS, ExportSettings, convert_tree
+from radtl.dicom.frames import ConversionOptions
 
 BROKEN = {
     "broken/absurd_dimensions.dcm": "implausible-dimensions",

@@ -18,10 +18,10 @@ require_package("monailabel", INSTALL)
 
 from fastapi import HTTPException
 
+from radtl.dicom.pacs import PacsError
 from radtl.label.app import RadtlApp, bundle_kind, servable_bundles
 from radtl.label.datastore import LabelError, PacsDatastore, checked_label, http_errors, image_grid
 from radtl.label.tasks import BundleClassification, BundleFineTune, BundleSegmentation, LabelTaskError
-from radtl.seg.pacs import PacsError
 from radtl.transforms import LoadCTVolume
 from tests.label_server import CXR, LUNA, ct_nifti
 

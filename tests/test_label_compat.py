@@ -28,7 +28,7 @@ def test_the_stand_in_makes_pydicom_seg_importable_and_says_what_radtl_uses_inst
             print(error)
     """)
     assert result.returncode == 0, result.stderr
-    assert "pydicom-seg is not installed" in result.stdout and "radtl.seg.dicom_seg" in result.stdout
+    assert "pydicom-seg is not installed" in result.stdout and "radtl.dicom.seg" in result.stdout
 
 
 def test_an_installed_pydicom_seg_is_left_alone(tmp_path):

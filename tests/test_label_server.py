@@ -22,10 +22,10 @@ from tests.tools import require_package
 
 require_package("monailabel", INSTALL)
 
+from radtl.dicom.pacs import fetch_series, find_instances, send
+from radtl.dicom.seg import read_segmentation
 from radtl.dicom.series import read_series_headers
 from radtl.label.datastore import PacsDatastore
-from radtl.seg.dicom_seg import read_segmentation
-from radtl.seg.pacs import fetch_series, find_instances, send
 from radtl.transforms.ct.array import LPS_TO_RAS
 from tests.label_server import CXR, LUNA, LabelServer, ct_studies, make_app
 from tests.orthanc import orthanc_fixture  # noqa: F401 (fixture orthanc)

@@ -19,9 +19,9 @@ from pydicom.data import get_testdata_file
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
-import radtl.dicom.export as export
-from radtl.dicom.convert import ConversionOptions
-from radtl.dicom.export import ExportSettings, convert_file, convert_tree
+import radtl.dicom.convert as export
+from radtl.dicom.convert import ExportSettings, convert_file, convert_tree
+from radtl.dicom.frames import ConversionOptions
 from radtl.dicom.index import build_index, query
 from radtl.dicom.index.build import index_file
 from radtl.dicom.index.header import HeaderOptions

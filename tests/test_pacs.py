@@ -1,4 +1,4 @@
-"""radtl.seg.pacs against a real Orthanc (DIMSE and DICOMweb), and against small fakes for the failures."""
+"""radtl.dicom.pacs against a real Orthanc (DIMSE and DICOMweb), and against small fakes for the failures."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from pynetdicom import AE, StoragePresentationContexts, evt
 
-from radtl.seg import pacs
-from radtl.seg.pacs import PacsAddress, PacsError, fetch_series, find_instances, parse_pacs_url, send
+from radtl.dicom import pacs
+from radtl.dicom.pacs import PacsAddress, PacsError, fetch_series, find_instances, parse_pacs_url, send
 from tests.orthanc import free_port, fresh_orthanc_fixture, orthanc_fixture  # noqa: F401 (fixtures orthanc, fresh_orthanc)
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
@@ -250,11 +250,11 @@ def test_a_pacs_that_went_away_mid_session_is_a_pacs_error_and_the_file_stays(fr
 def test_nothing_listening_is_retried_with_exponential_backoff_then_a_pacs_error(ct_series, sleeps, caplog):
     url, path = f"dicom://ORTHANC@127.0.0.1:{free_port()}", ct_series.paths[0]
     before = path.read_bytes()
-    with caplog.at_level(logging.WARNING, logger="radtl.seg.pacs"), pytest.raises(PacsError) as raised:
+    with caplog.at_level(logging.WARNING, logger="radtl.dicom.pacs"), pytest.raises(PacsError) as raised:
         send([path], url, attempts=3, backoff_s=0.01)
     assert str(raised.value).startswith(f"C-STORE to {url} failed after 3 attempts: no association")
     assert sleeps == [0.01, 0.02]
-    assert len([r for r in caplog.records if r.name == "radtl.seg.pacs" and "retrying" in r.message]) == 2
+    assert len([r for r in caplog.records if r.name == "radtl.dicom.pacs" and "retrying" in r.message]) == 2
     assert path.read_bytes() == before
 
 
@@ -289,6 +289,6 @@ def test_an_association_aborted_mid_series_is_retried_with_the_files_not_yet_sto
 
 
 def test_a_c_store_warning_status_is_stored_and_logged(ct_series, caplog):
-    with storage_scp(0xB007) as (url, received), caplog.at_level(logging.WARNING, logger="radtl.seg.pacs"):
+    with storage_scp(0xB007) as (url, received), caplog.at_level(logging.WARNING, logger="radtl.dicom.pacs"):
         assert send(ct_series.paths[:1], url) == received
     assert "warning 0xB007" in caplog.text

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from radtl.data import PretrainingSampler, class_balanced_weights, modality_filter
-from radtl.engines import BackboneExport, KNNAccuracy, PrepareBatch, backbone_state_dict, knn_predict, probe
+from radtl.engines import BackboneExport, KNNAccuracy, PrepareBatch, backbone_state_dict, knn_predict
+from radtl.evaluation.probes import probe
 from radtl.networks import create
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from radtl.cli import main as cli_main
-from radtl.dicom.export import ExportSettings, convert_tree
+from radtl.dicom.convert import ExportSettings, convert_tree
 from radtl.dicom.index import build_index
 from radtl.dicom.synthetic import write_archive, write_reports
 from radtl.pseudolabel.pipeline import load_config, run_pseudolabel

@@ -15,7 +15,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from radtl.dicom.export import convert_tree
+from radtl.dicom.convert import convert_tree
 from radtl.dicom.io import native_grayscale_frames
 
 from .conftest import real_corpus_folders

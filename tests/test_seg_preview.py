@@ -1,4 +1,4 @@
-"""radtl.seg.preview: the PNG beside a DICOM-SEG, read back from the SEG and drawn over the series' own slices."""
+"""radtl.dicom.seg_preview: the PNG beside a DICOM-SEG, read back from the SEG and drawn over the series' own slices."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 from radtl.dicom.lut import Window
-from radtl.errors import UsageError
-from radtl.seg.dicom_seg import SegmentationSourceError, write_segmentation
-from radtl.seg.preview import (
+from radtl.dicom.seg import SegmentationSourceError, write_segmentation
+from radtl.dicom.seg_preview import (
     CAPTION_HEIGHT,
     GAP,
     OUTLINE_COLOUR,
@@ -19,6 +18,7 @@ from radtl.seg.preview import (
     slices_to_show,
     write_preview,
 )
+from radtl.errors import UsageError
 from tests.conftest import SAMPLES
 
 CASE = SAMPLES / "tasks" / "luna_nodule" / "case001"

@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 from radtl.cli import main
+from radtl.dicom.seg import read_segmentation
+from radtl.dicom.seg_preview import CAPTION_HEIGHT, GAP, OUTLINE_COLOUR, PANEL_SIZE
 from radtl.dicom.series import read_series_headers
 from radtl.networks import create
-from radtl.seg.dicom_seg import read_segmentation
-from radtl.seg.preview import CAPTION_HEIGHT, GAP, OUTLINE_COLOUR, PANEL_SIZE
-from radtl.seg.segment import segment_series
+from radtl.segment import segment_series
 from tests.test_dicom_seg import dciodvfy_errors
 from tests.tools import requires_tool
 
@@ -160,7 +160,7 @@ def test_the_same_series_in_two_folders_is_refused(checkpoint, tmp_path, capsys)
 
 def test_segs_the_bundle_did_not_write_are_never_reported(checkpoint, tmp_path, monkeypatch):
     """An old SEG left in place with --overwrite is not counted as written: only a new file is."""
-    monkeypatch.setattr("radtl.seg.segment.run_workflow", lambda configs, overrides: None)  # writes nothing
+    monkeypatch.setattr("radtl.segment.run_workflow", lambda configs, overrides: None)  # writes nothing
     out = tmp_path / "nodules.seg.dcm"
     out.write_bytes(b"an earlier SEG")
     with pytest.raises(RuntimeError, match="wrote 0 of 1 SEG"):

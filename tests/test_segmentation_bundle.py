@@ -16,10 +16,10 @@ import pydicom
 import pytest
 
 from radtl.cli import main
+from radtl.dicom.pacs import find_instances, send
+from radtl.dicom.seg import read_segmentation
 from radtl.dicom.series import read_series_headers
-from radtl.seg.dicom_seg import read_segmentation
-from radtl.seg.pacs import find_instances, send
-from radtl.seg.segment import segment
+from radtl.segment import segment
 from tests.orthanc import fresh_orthanc_fixture, orthanc_fixture, requires_orthanc  # noqa: F401 (fixtures)
 from tests.test_bundles import REPO, monai_run
 from tests.test_dicom_seg import dciodvfy_errors

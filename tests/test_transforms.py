@@ -2,9 +2,9 @@
 
 import numpy as np
 import torch
-from monai.transforms import Compose, EnsureChannelFirstd, Resized
+from monai.transforms import Compose, Resized
 
-from radtl.dicom.convert import read_display_frames
+from radtl.dicom.frames import read_display_frames
 from radtl.dicom.lut import Window, apply_window
 from radtl.transforms import LoadDicomImage, LoadDicomImaged, VoiWindow, VoiWindowd
 

@@ -26,7 +26,7 @@ from radtl.data.datalist import (
     undersample,
     write_datalist,
 )
-from radtl.data.inputs import IMAGENET_MEAN, IMAGENET_STD, inference_datalist, input_mean, input_std, series_datalist
+from radtl.data.inputs import inference_datalist, series_datalist
 from radtl.data.packed import (
     NotInPackError,
     PackedDataset,
@@ -42,8 +42,6 @@ from radtl.data.samplers import PretrainingSampler, class_balanced_weights
 __all__ = [
     "ADAPTERS",
     "BTMR_CLASSES",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "IMAGE_SUFFIXES",
     "SPLITS",
     "STUDY_SEED",
@@ -63,8 +61,6 @@ __all__ = [
     "ensure_pack",
     "grazpedwri_dx",
     "inference_datalist",
-    "input_mean",
-    "input_std",
     "is_image_file",
     "list_images",
     "luna16",
@@ -78,3 +74,17 @@ __all__ = [
     "write_datalist",
     "write_pack",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``radtl.data.input_mean`` and the other per-initialisation names, which moved to :mod:`radtl.networks.transfer`
+    in issue 23, for one release."""
+    if name in ("IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std"):
+        import warnings
+
+        from radtl.networks import transfer
+
+        warnings.warn(f"radtl.data.{name} moved to radtl.networks.{name}; the old path goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,41 +1,34 @@
-"""What a network is fed: the input normalisation of each initialisation, and inference inputs.
+"""Inference inputs: datalists of the images or CT series a trained network is run on.
 
-The study normalised with ImageNet's mean and standard deviation only for ImageNet-initialised
-networks; random and RadiologyNET initialisations see the image in [0, 1] as it was pretrained
-(shared/science/radiologynet.md, "Fine-tuning protocol").
+The input normalisation of each initialisation (``INITS``, :func:`~radtl.networks.transfer.input_mean`,
+:func:`~radtl.networks.transfer.input_std`) belongs with the weights it matches, in :mod:`radtl.networks.transfer`.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
 
 from radtl.data.adapters import list_images
 from radtl.data.datalist import DatasetLayoutError
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INITS", "inference_datalist", "input_mean", "input_std", "series_datalist"]
+__all__ = ["inference_datalist", "series_datalist"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The study's three initialisations.
-INITS = ("random", "imagenet", "radiologynet")
+#: Names that moved to :mod:`radtl.networks.transfer` in issue 23, importable from here for one release.
+_MOVED = ("IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std")
 
 
-def _check_init(init: str) -> str:
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; the study's are {', '.join(INITS)}")
-    return init
+def __getattr__(name: str) -> object:
+    """The per-initialisation normalisation this module held before issue 23, for one release."""
+    if name in _MOVED:
+        warnings.warn(f"radtl.data.inputs.{name} moved to radtl.networks.transfer.{name}; the old path goes in the next "
+                      "release", DeprecationWarning, stacklevel=2)
+        from radtl.networks import transfer
 
-
-def input_mean(init: str) -> tuple[float, ...]:
-    """Per-channel mean subtracted from a [0, 1] RGB input for a network initialised by ``init``."""
-    return IMAGENET_MEAN if _check_init(init) == "imagenet" else (0.0, 0.0, 0.0)
-
-
-def input_std(init: str) -> tuple[float, ...]:
-    """Per-channel divisor for a network initialised by ``init``."""
-    return IMAGENET_STD if _check_init(init) == "imagenet" else (1.0, 1.0, 1.0)
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _sex_from_dicom(path: Path) -> float | None:

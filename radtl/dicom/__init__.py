@@ -6,24 +6,24 @@
 - :mod:`~radtl.dicom.render`: stored values to an 8-bit frame (first valid window).
 - :mod:`~radtl.dicom.io`: reading and decoding, every failure typed (:mod:`~radtl.dicom.errors`).
 - :mod:`~radtl.dicom.image`: colour, resizing with padding, RadiologyNET's frame policies.
-- :mod:`~radtl.dicom.convert`: one dataset to its display frames.
-- :mod:`~radtl.dicom.export`: ``radtl convert``, a whole archive to PNGs and a manifest.
+- :mod:`~radtl.dicom.frames`: one dataset to its display frames.
+- :mod:`~radtl.dicom.convert`: ``radtl convert``, a whole archive to PNGs and a manifest.
 """
 
 from radtl.lazy import lazy_exports
 
 #: Each public name and the submodule that defines it, imported when the name is first read.
 _HOMES = {
-    "ColorMode": "convert",
-    "ConversionOptions": "convert",
-    "DisplayFrame": "convert",
-    "display_frames": "convert",
-    "read_display_frames": "convert",
+    "ColorMode": "frames",
+    "ConversionOptions": "frames",
+    "DisplayFrame": "frames",
+    "display_frames": "frames",
+    "read_display_frames": "frames",
     "DicomConversionError": "errors",
-    "ConversionSummary": "export",
-    "ExportSettings": "export",
-    "Status": "export",
-    "convert_tree": "export",
+    "ConversionSummary": "convert",
+    "ExportSettings": "convert",
+    "Status": "convert",
+    "convert_tree": "convert",
     "LookupTable": "lut",
     "Rescale": "lut",
     "VoiLutFunction": "lut",

@@ -26,12 +26,13 @@ from radtl.engines.metrics import (
     Accuracy,
     MacroF1,
     class_indices,
+    classification_scores,
     confusion_matrix,
     per_class_scores,
     regression_values,
 )
 from radtl.engines.prepare import PrepareBatch
-from radtl.engines.probes import KNNAccuracy, extract_features, knn_predict, probe
+from radtl.engines.probes import KNNAccuracy, knn_predict
 from radtl.engines.reports import ClassificationReport, RegressionReport, ReportError
 from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
 
@@ -55,14 +56,27 @@ __all__ = [
     "backbone_state_dict",
     "build_teacher",
     "class_indices",
+    "classification_scores",
     "confusion_matrix",
     "cosine_schedule",
-    "extract_features",
     "knn_predict",
     "param_groups_for_weight_decay",
     "per_class_scores",
-    "probe",
     "regression_values",
     "update_teacher",
     "write_json",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``radtl.engines.extract_features`` and ``radtl.engines.probe``, which moved to :mod:`radtl.evaluation.probes`
+    in issue 23, for one release."""
+    if name in ("extract_features", "probe"):
+        import warnings
+
+        from radtl.evaluation import probes
+
+        warnings.warn(f"radtl.engines.{name} moved to radtl.evaluation.probes.{name}; the old path goes in the next "
+                      "release", DeprecationWarning, stacklevel=2)
+        return getattr(probes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

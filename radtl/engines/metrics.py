@@ -17,11 +17,18 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from ignite.metrics import EpochMetric
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
-from sklearn.metrics import precision_recall_fscore_support
 
-__all__ = ["Accuracy", "MacroF1", "class_indices", "confusion_matrix", "per_class_scores", "regression_values"]
+__all__ = [
+    "Accuracy",
+    "MacroF1",
+    "class_indices",
+    "classification_scores",
+    "confusion_matrix",
+    "per_class_scores",
+    "regression_values",
+]
 
 
 def _stack(values: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -39,6 +46,29 @@ def class_indices(output: Sequence[dict], pred_key: str = "pred", label_key: str
     pred = pred.argmax(dim=1) if pred.shape[1] > 1 else (pred[:, 0] >= 0.5).long()
     label = label.argmax(dim=1) if label.shape[1] > 1 else label[:, 0].round().long()
     return pred, label
+
+
+def classification_scores(true: Sequence[int], predicted: Sequence[int], prefix: str = "") -> dict[str, float]:
+    """Accuracy and macro F1 of ``predicted`` classes against ``true`` ones, as the study computed them.
+
+    ``sklearn.metrics.accuracy_score`` and ``f1_score(average="macro", zero_division=0)`` over the classes present
+    (for a binary task the F1 of both classes averaged). The one computation behind :class:`Accuracy`,
+    :class:`MacroF1`, the frozen-feature probes (:func:`radtl.evaluation.probes.probe`) and the frozen-backbone
+    regimes (:mod:`radtl.evaluation.frozen`).
+
+    Args:
+        true: ``(N,)`` true class indices (a sequence, array or CPU tensor).
+        predicted: ``(N,)`` predicted class indices.
+        prefix: put before both keys, e.g. ``"knn5_"`` gives ``{"knn5_accuracy", "knn5_f1"}``.
+
+    Returns:
+        ``{f"{prefix}accuracy": ..., f"{prefix}f1": ...}``.
+    """
+    true, predicted = np.asarray(true), np.asarray(predicted)
+    return {
+        f"{prefix}accuracy": float(accuracy_score(true, predicted)),
+        f"{prefix}f1": float(f1_score(true, predicted, average="macro", zero_division=0)),
+    }
 
 
 def regression_values(output: Sequence[dict], pred_key: str = "pred", label_key: str = "label"):
@@ -87,7 +117,7 @@ class MacroF1(EpochMetric):
 
     @staticmethod
     def _f1(pred: torch.Tensor, true: torch.Tensor) -> float:
-        return float(f1_score(true.numpy(), pred.numpy(), average="macro", zero_division=0))
+        return classification_scores(true, pred)["f1"]
 
 
 class Accuracy(EpochMetric):
@@ -98,4 +128,4 @@ class Accuracy(EpochMetric):
 
     @staticmethod
     def _accuracy(pred: torch.Tensor, true: torch.Tensor) -> float:
-        return float(accuracy_score(true.numpy(), pred.numpy()))
+        return classification_scores(true, pred)["accuracy"]

@@ -9,22 +9,21 @@ classifier (k = 1, 5, 20) and a logistic regression on the class-token features.
   with weight ``exp(s / T)``, ``T = 0.07``.
 - :class:`KNNAccuracy`: the same kNN, leave-one-out within one split, as an Ignite metric, so a
   self-supervised run can validate (and keep its best backbone) on pseudo-labels it never trained on.
-- :func:`extract_features` and :func:`probe`: features of two splits, then kNN and logistic-regression
-  accuracy and macro F1, as ``evaluate.json`` of ``dino_pretrain`` writes them.
+
+The probes on two splits' features (:func:`radtl.evaluation.probes.probe`) are evaluation, not training, and live in
+:mod:`radtl.evaluation.probes`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from ignite.metrics import EpochMetric
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
-from sklearn.preprocessing import StandardScaler
 
-__all__ = ["KNNAccuracy", "extract_features", "knn_predict", "probe"]
+__all__ = ["KNNAccuracy", "knn_predict"]
 
 
 def knn_predict(
@@ -95,49 +94,13 @@ class KNNAccuracy(EpochMetric):
         return float((predicted == labels.long()).float().mean())
 
 
-@torch.no_grad()
-def extract_features(
-    network: torch.nn.Module,
-    loader: Iterable,
-    prepare: Callable[[dict], torch.Tensor],
-    device: str | torch.device = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(features (N, D), labels (N,))`` of every batch of ``loader`` through ``network`` in eval mode.
+def __getattr__(name: str) -> object:
+    """:func:`~radtl.evaluation.probes.extract_features` and :func:`~radtl.evaluation.probes.probe`, which moved to
+    :mod:`radtl.evaluation.probes` in issue 23, for one release."""
+    if name in ("extract_features", "probe"):
+        warnings.warn(f"radtl.engines.probes.{name} moved to radtl.evaluation.probes.{name}; the old path goes in the "
+                      "next release", DeprecationWarning, stacklevel=2)
+        from radtl.evaluation import probes
 
-    ``prepare`` turns a batch dict into the network's input on ``device``.
-    """
-    network.eval()
-    features, labels = [], []
-    for batch in loader:
-        features.append(network(prepare(batch)).float().cpu())
-        labels.append(torch.as_tensor(batch["label"]).reshape(-1).long())
-    return torch.cat(features), torch.cat(labels)
-
-
-def probe(
-    train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor],
-    ks: Sequence[int] = (1, 5, 20),
-    temperature: float = 0.07,
-    max_iter: int = 1000,
-    seed: int = 0,
-) -> dict[str, float]:
-    """kNN (each ``k``) and logistic-regression probes trained on ``train`` features, scored on ``test``.
-
-    Returns ``{"knn1_accuracy", "knn1_f1", ..., "logistic_accuracy", "logistic_f1"}`` (macro F1).
-    The logistic regression sees standardised features (scikit-learn, L2, lbfgs).
-    """
-    (train_x, train_y), (test_x, test_y) = train, test
-    truth = test_y.numpy()
-    scores: dict[str, float] = {}
-    for k in ks:
-        predicted = knn_predict(train_x, train_y, test_x, k, temperature).numpy()
-        scores[f"knn{k}_accuracy"] = float(accuracy_score(truth, predicted))
-        scores[f"knn{k}_f1"] = float(f1_score(truth, predicted, average="macro", zero_division=0))
-    scaler = StandardScaler().fit(train_x.numpy())
-    classifier = LogisticRegression(max_iter=max_iter, random_state=seed).fit(scaler.transform(train_x.numpy()),
-                                                                             train_y.numpy())
-    predicted = classifier.predict(scaler.transform(test_x.numpy()))
-    scores["logistic_accuracy"] = float(accuracy_score(truth, predicted))
-    scores["logistic_f1"] = float(f1_score(truth, predicted, average="macro", zero_division=0))
-    return scores
+        return getattr(probes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

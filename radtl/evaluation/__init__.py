@@ -11,6 +11,8 @@
       scores = frozen_evaluation(create("vit_small", num_classes=0), train_loader, test_loader, PrepareBatch())
       lora = lora_finetune(create("vit_small", num_classes=2), train_loader, test_loader, PrepareBatch(), rank=8)
 
+- :mod:`radtl.evaluation.probes`: features of a split through a frozen network, and the kNN and logistic probes
+  on them.
 - :mod:`radtl.evaluation.robustness`: the bone-tumour study's bounding-box perturbation
   (shared/science/bone-tumour.md): predictions under shifted and scaled ROI boxes, their
   stability, and a paired test between two models.
@@ -24,6 +26,7 @@ from radtl.evaluation.frozen import (
     lora_target_modules,
     multiscale_probe,
 )
+from radtl.evaluation.probes import extract_features, probe
 from radtl.evaluation.robustness import (
     REFERENCE,
     BoxPerturbation,
@@ -41,6 +44,7 @@ __all__ = [
     "box_perturbations",
     "compare_stability",
     "crop_roi",
+    "extract_features",
     "frozen_evaluation",
     "head_only",
     "lora_finetune",
@@ -48,6 +52,7 @@ __all__ = [
     "lora_target_modules",
     "multiscale_probe",
     "perturb_box",
+    "probe",
     "roi_robustness",
     "stability_summary",
 ]

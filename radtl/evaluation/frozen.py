@@ -3,7 +3,7 @@
 Radio DINO and OmniRad compare backbones under adaptation regimes lighter than full fine-tuning
 (shared/science/radio-dino-omnirad.md, "Adaptation regimes"; OmniRad Table 8):
 
-- kNN (k = 1, 5, 20) and logistic regression on frozen features: :func:`radtl.engines.probe`,
+- kNN (k = 1, 5, 20) and logistic regression on frozen features: :func:`radtl.evaluation.probes.probe`,
   reused here as it is.
 - the logistic probe on images resized to several sides (448/224/112/56 px in the papers), a
   measure of scale robustness: :func:`multiscale_probe`.
@@ -32,12 +32,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from monai.engines import SupervisedTrainer
-from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from radtl.engines.probes import extract_features, probe
+from radtl.engines.metrics import classification_scores
 from radtl.errors import MissingPackageError
+from radtl.evaluation.probes import extract_features, probe
 from radtl.networks.backbone import Backbone
 from radtl.networks.vit import VisionTransformer
 
@@ -52,7 +52,7 @@ __all__ = [
 
 #: ``prepare(batch) -> (images (N, C, H, W), labels (N,))``; further items are ignored.
 Prepare = Callable[[Any], Sequence[torch.Tensor]]
-#: ``(features (N, D), labels (N,))``, as :func:`radtl.engines.extract_features` returns them.
+#: ``(features (N, D), labels (N,))``, as :func:`radtl.evaluation.probes.extract_features` returns them.
 Features = tuple[torch.Tensor, torch.Tensor]
 
 #: Module types that :func:`lora_target_modules` adapts.
@@ -70,14 +70,6 @@ class _FeatureExtractor(nn.Module):
         if isinstance(self.backbone, Backbone):
             return self.backbone.forward_features(x)
         return self.backbone(x)
-
-
-def _classification_scores(prefix: str, truth: torch.Tensor, predicted: torch.Tensor) -> dict[str, float]:
-    truth_array, predicted_array = truth.numpy(), predicted.numpy()
-    return {
-        f"{prefix}_accuracy": float(accuracy_score(truth_array, predicted_array)),
-        f"{prefix}_f1": float(f1_score(truth_array, predicted_array, average="macro", zero_division=0)),
-    }
 
 
 def _predicted_classes(logits: torch.Tensor) -> torch.Tensor:
@@ -101,7 +93,7 @@ def _images_and_labels(prepare: Prepare, batch: Any) -> tuple[torch.Tensor, torc
 
 
 def _labelled(loader: Iterable, prepare: Prepare) -> Iterator[dict[str, torch.Tensor]]:
-    """``{"image", "label"}`` batches of ``loader``, the form :func:`radtl.engines.extract_features` reads."""
+    """``{"image", "label"}`` batches of ``loader``, the form :func:`radtl.evaluation.probes.extract_features` reads."""
     for batch in loader:
         images, labels = _images_and_labels(prepare, batch)
         yield {"image": images, "label": labels}
@@ -174,7 +166,7 @@ def head_only(
 
     Args:
         backbone: the network that produced the features; supplies the head's architecture.
-        train: ``(features (N, D), labels (N,))`` to train on, from :func:`radtl.engines.extract_features`.
+        train: ``(features (N, D), labels (N,))`` to train on, from :func:`radtl.evaluation.probes.extract_features`.
         test: ``(features (M, D), labels (M,))`` to score.
         epochs: passes over ``train``.
         lr: AdamW learning rate.
@@ -213,7 +205,7 @@ def head_only(
     logits, truth = extract_features(
         head, _tensor_batches(test_x.float(), test_y, batch_size or len(test_x) or 1), _on(device), device
     )
-    return _classification_scores("head", truth, _predicted_classes(logits))
+    return classification_scores(truth, _predicted_classes(logits), prefix="head_")
 
 
 def _head_modules(network: Backbone) -> list[str]:
@@ -350,7 +342,7 @@ def lora_finetune(
     logits, truth = extract_features(model, _labelled(test_loader, prepare), _on(device), device)
     trainable, total = model.get_nb_trainable_parameters()
     return {
-        **_classification_scores("lora", truth, _predicted_classes(logits)),
+        **classification_scores(truth, _predicted_classes(logits), prefix="lora_"),
         "lora_trainable_parameters": int(trainable),
         "lora_total_parameters": int(total),
     }
@@ -411,7 +403,7 @@ def multiscale_probe(
 
     Both splits are resized to ``size x size`` (bilinear, antialiased when shrinking; a non-square
     image is stretched), their features extracted by the frozen ``backbone`` (eval mode) and
-    :func:`radtl.engines.probe` fitted on the training features (logistic regression only). radtl's
+    :func:`radtl.evaluation.probes.probe` fitted on the training features (logistic regression only). radtl's
     ViTs resize their position embeddings to the input's patch grid, so any side that is a multiple
     of the patch size works; CNNs take any side their pooling survives.
 
@@ -456,8 +448,8 @@ def frozen_evaluation(
 ) -> dict[str, float]:
     """Every frozen-backbone regime of Radio DINO and OmniRad on one train/test pair, as one flat dict.
 
-    The features of each split are extracted once (:func:`radtl.engines.extract_features`) and
-    serve the kNN and logistic probes (:func:`radtl.engines.probe`) and :func:`head_only`; for
+    The features of each split are extracted once (:func:`radtl.evaluation.probes.extract_features`) and
+    serve the kNN and logistic probes (:func:`radtl.evaluation.probes.probe`) and :func:`head_only`; for
     each side in ``scales`` the loaders are read again and the images resized
     (:func:`multiscale_probe`), so no split is held in memory as images.
 

@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from radtl.atomic import write_text_atomic
 from radtl.bundle import load_bundle_config
 from radtl.engines.handlers import write_json
-from radtl.engines.probes import extract_features
 from radtl.errors import MissingPackageError
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
+from radtl.evaluation.probes import extract_features
 from radtl.evaluation.robustness import box_perturbations, compare_stability, roi_robustness, stability_summary
 from radtl.logs import show_progress
 from radtl.networks import create, load_pretrained

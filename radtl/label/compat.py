@@ -3,8 +3,8 @@
 ``monailabel.datastore.utils.convert`` imports ``pydicom_seg`` when the server starts, before any
 app code runs. pydicom-seg cannot be installed beside radtl: it pins ``numpy<2`` and imports
 ``pydicom._storage_sopclass_uids``, which pydicom 3 removed. radtl's app never uses it: labels
-become DICOM-SEG through :func:`radtl.seg.dicom_seg.write_segmentation` (highdicom) and are read
-back through :func:`radtl.seg.dicom_seg.read_segmentation`. So when pydicom-seg is absent,
+become DICOM-SEG through :func:`radtl.dicom.seg.write_segmentation` (highdicom) and are read
+back through :func:`radtl.dicom.seg.read_segmentation`. So when pydicom-seg is absent,
 :func:`install` registers a stand-in module whose every attribute raises a :class:`RuntimeError`
 that says so; an installed pydicom-seg is left alone.
 
@@ -35,7 +35,7 @@ class _PydicomSegStandIn(types.ModuleType):
             raise AttributeError(name)
         raise RuntimeError(
             f"pydicom_seg.{name}: pydicom-seg is not installed (it needs numpy<2 and pydicom<3); radtl's MONAI Label "
-            "app writes and reads DICOM-SEG with radtl.seg.dicom_seg (highdicom) instead"
+            "app writes and reads DICOM-SEG with radtl.dicom.seg (highdicom) instead"
         )
 
 

@@ -5,9 +5,9 @@
 - :class:`PacsDatastore`: the studies stay in the PACS. A series is fetched by WADO-RS into the cache
   folder when a client opens it, as its DICOM instances (radtl reads the series itself). A final label
   submitted for it is checked against the series' grid, written as DICOM-SEG by
-  :func:`radtl.seg.dicom_seg.write_segmentation` (the writer ``radtl segment`` uses, Segment Algorithm
-  Type MANUAL) and stored back with STOW-RS by :func:`radtl.seg.pacs.send`. Labels in the PACS come
-  back for training through :func:`radtl.seg.dicom_seg.read_segmentation`.
+  :func:`radtl.dicom.seg.write_segmentation` (the writer ``radtl segment`` uses, Segment Algorithm
+  Type MANUAL) and stored back with STOW-RS by :func:`radtl.dicom.pacs.send`. Labels in the PACS come
+  back for training through :func:`radtl.dicom.seg.read_segmentation`.
 
 A label the app cannot take is a :class:`LabelError`; :func:`http_errors` turns it, and every other
 bad request, into an HTTP error with its message, so a client sees why and the server goes on serving.
@@ -50,10 +50,10 @@ from PIL import Image
 from radtl.bundle import SettingError
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, check_dimensions, is_uid, read_dataset
+from radtl.dicom.pacs import PacsError, fetch_series, send
+from radtl.dicom.seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
 from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.networks.transfer import CheckpointError
-from radtl.seg.dicom_seg import LUNG_NODULE, Segment, read_segmentation, write_segmentation
-from radtl.seg.pacs import PacsError, fetch_series, send
 from radtl.transforms import LoadCTVolume
 from radtl.transforms.ct.array import LPS_TO_RAS
 
@@ -451,7 +451,7 @@ class PacsDatastore(DICOMWebDatastore):
 
     def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
         """A label as NIfTI on its series' grid; a final label in the PACS (``label_id``: the SEG's series) is
-        fetched and read back with :func:`radtl.seg.dicom_seg.read_segmentation` the first time."""
+        fetched and read back with :func:`radtl.dicom.seg.read_segmentation` the first time."""
         if label_tag != DefaultLabelTag.FINAL or not image_id:
             return LocalDatastore.get_label_uri(self, label_id, label_tag)
         series_uid(label_id)

@@ -20,10 +20,15 @@ from radtl.networks.mobilenet import MobileNetV3
 from radtl.networks.registry import NETWORKS, STUDY_BACKBONES, available, create, register
 from radtl.networks.resnet import ResNet
 from radtl.networks.transfer import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INITS,
     CheckpointError,
     CheckpointSource,
     TransferReport,
     adapt_input_channels,
+    input_mean,
+    input_std,
     load_pretrained,
     read_checkpoint,
     to_torchvision_layout,
@@ -33,6 +38,9 @@ from radtl.networks.vgg import VGG16
 from radtl.networks.vit import VisionTransformer, resize_position_embeddings
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "INITS",
     "NETWORKS",
     "PYRAMID_STRIDES",
     "STUDY_BACKBONES",
@@ -59,6 +67,8 @@ __all__ = [
     "adapt_input_channels",
     "available",
     "create",
+    "input_mean",
+    "input_std",
     "load_pretrained",
     "read_checkpoint",
     "register",

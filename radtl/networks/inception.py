@@ -21,8 +21,7 @@ from radtl.networks.registry import register
 
 # torchvision's ImageNet weights expect input scaled to [-1, 1]; transform_input converts from
 # the usual ImageNet mean/std normalisation (torchvision's Inception_V3_Weights sets it).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from radtl.networks.transfer import IMAGENET_MEAN, IMAGENET_STD
 
 
 class BasicConv2d(nn.Module):

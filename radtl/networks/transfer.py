@@ -18,6 +18,9 @@ transfer: a classifier into a U-Net's ``encoder.``, a 36-class pretraining head 
 4-class model (reported as shape-mismatched), a 3-channel first convolution summed into a
 grey-scale stem, a ViT's position embeddings learned at 224 px resized to a model built for 64 px.
 
+Each initialisation also fixes the input normalisation the network expects (:data:`INITS`,
+:func:`input_mean`, :func:`input_std`): ImageNet's statistics for ImageNet weights, none otherwise.
+
 Files are read with ``torch.load(weights_only=True)``: tensors and plain containers only, never
 arbitrary pickled objects unless the caller says the file is trusted (``allow_pickle=True``).
 """
@@ -54,6 +57,41 @@ PREFIX_REWRITES = (
     ("encoder.", ""),
     ("backbone.", ""),
 )
+
+
+#: ImageNet's per-channel mean and standard deviation, which torchvision's ImageNet weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The study's three initialisations.
+INITS = ("random", "imagenet", "radiologynet")
+
+
+def _check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; the study's are {', '.join(INITS)}")
+    return init
+
+
+def input_mean(init: str) -> tuple[float, ...]:
+    """Per-channel mean subtracted from a [0, 1] RGB input for a network initialised by ``init``.
+
+    The study normalised with ImageNet's statistics only for ImageNet-initialised networks; random and
+    RadiologyNET initialisations see the image in [0, 1] as it was pretrained (shared/science/radiologynet.md,
+    "Fine-tuning protocol").
+
+    Args:
+        init: one of :data:`INITS`.
+    """
+    return IMAGENET_MEAN if _check_init(init) == "imagenet" else (0.0, 0.0, 0.0)
+
+
+def input_std(init: str) -> tuple[float, ...]:
+    """Per-channel divisor for a network initialised by ``init`` (see :func:`input_mean`).
+
+    Args:
+        init: one of :data:`INITS`.
+    """
+    return IMAGENET_STD if _check_init(init) == "imagenet" else (1.0, 1.0, 1.0)
 
 
 class CheckpointSource(str, Enum):

@@ -1,1 +1,3 @@
-"""Segmentation results for the clinic: DICOM Segmentation objects (PS3.3 A.51), their PNG previews, and PACS transfer."""
+"""Deprecated package: the SEG object is :mod:`radtl.dicom.seg` (its preview :mod:`radtl.dicom.seg_preview`), the PACS
+client :mod:`radtl.dicom.pacs` and ``radtl segment`` :mod:`radtl.segment` (issue 23). The modules here are shims
+for one release."""

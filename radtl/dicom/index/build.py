@@ -35,8 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from radtl.dicom.convert import find_sources
 from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
-from radtl.dicom.export import find_sources
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
 from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect

@@ -1,7 +1,7 @@
 """Array transforms over radtl's DICOM pipeline, MONAI style (``(C, H, W)`` channel-first).
 
 - :class:`LoadDicomImage`: a DICOM file to its display image, through the same
-  :func:`radtl.dicom.convert.display_frames` that ``radtl convert`` uses, so a bundle fed
+  :func:`radtl.dicom.frames.display_frames` that ``radtl convert`` uses, so a bundle fed
   DICOM sees exactly the pixels the exporter writes.
 - :class:`VoiWindow`: a Window (PS3.3 C.11.2.1.2) on an image already in modality units
   (HU for CT), e.g. after MONAI's ``LoadImage``.
@@ -17,7 +17,7 @@ from monai.transforms import Transform
 from monai.utils import TransformBackends
 from monai.utils.type_conversion import convert_to_dst_type
 
-from radtl.dicom.convert import ColorMode, ConversionOptions, display_frames
+from radtl.dicom.frames import ColorMode, ConversionOptions, display_frames
 from radtl.dicom.io import read_dataset
 from radtl.dicom.lut import VoiLutFunction, Window, apply_window
 from radtl.dicom.render import WindowFormula

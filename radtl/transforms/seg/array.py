@@ -11,7 +11,7 @@ from monai.data import MetaTensor
 from monai.transforms import Transform
 from monai.utils import TransformBackends
 
-from radtl.seg.dicom_seg import (
+from radtl.dicom.seg import (
     LUNG_NODULE,
     Algorithm,
     Segment,
@@ -42,7 +42,7 @@ class SaveDicomSeg(Transform):
         algorithm_parameters: recorded as Algorithm Parameters (threshold, backbone...).
         checkpoint: the weights the masks come from: their hash and best validation score are added
             to the Algorithm Parameters, with a warning when they learned nothing
-            (:func:`radtl.seg.dicom_seg.checkpoint_parameters`).
+            (:func:`radtl.dicom.seg.checkpoint_parameters`).
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
