@@ -38,10 +38,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow, split_values
 from radtl.energy import RunMeter
-from radtl.engines.handlers import write_json
 from radtl.networks.transfer import INITS
 
 __all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "select_best", "sweep"]
@@ -161,7 +160,7 @@ def _run(bundle: Path, task: str, spec: RunSpec, run_dir: Path, overrides: dict,
             result.update(status="error", reason=f"{type(cause).__name__}: {cause} ({where.filename}:{where.lineno})")
             logger.error("run %s failed: %s", spec.run_id, result["reason"])
     result.update(meter.result())
-    write_json(result, run_dir / "result.json")
+    write_json_atomic(run_dir / "result.json", result, default=float)
     return result
 
 
@@ -261,7 +260,8 @@ def sweep(
     out = Path(output_dir or Path("sweeps") / bundle.name).resolve()
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    write_json({"bundle": str(bundle), "runs": [s.run_id for s in specs], "overrides": overrides}, out / "sweep.json")
+    write_json_atomic(out / "sweep.json", {"bundle": str(bundle), "runs": [s.run_id for s in specs], "overrides": overrides},
+                      default=float)
     task = config.get("layout", bundle.name)
     results = []
     for number, spec in enumerate(specs, 1):

@@ -25,6 +25,7 @@ from radtl.engines import (
     ReportError,
     TrainingHistory,
     class_indices,
+    classification_scores,
     confusion_matrix,
     per_class_scores,
 )
@@ -55,6 +56,29 @@ def test_accuracy_counts_correct_classes():
     metric.reset()
     metric.update(class_indices(_output([[0.9], [0.1], [0.8], [0.7]], [[1.0], [0.0], [0.0], [1.0]])))
     assert metric.compute() == 0.75
+
+
+def test_classification_scores_are_accuracy_and_macro_f1_with_absent_classes_scoring_zero():
+    true, predicted = torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 1, 1])  # class 2 never predicted: its F1 is 0
+    assert classification_scores(true, predicted, prefix="knn5_") == {
+        "knn5_accuracy": 0.5,
+        "knn5_f1": pytest.approx(f1_score(true, predicted, average="macro", zero_division=0)),
+    }
+    assert classification_scores([1, 1], [1, 1]) == {"accuracy": 1.0, "f1": 1.0}
+
+
+def test_the_epoch_metrics_and_the_probes_share_one_accuracy_and_f1():
+    from radtl.evaluation.probes import probe
+
+    features = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = torch.tensor([0, 0, 1, 1])
+    scores = probe((features, labels), (features, torch.tensor([0, 1, 1, 1])), ks=(1,))
+    expected = classification_scores([0, 1, 1, 1], [0, 0, 1, 1])
+    assert (scores["knn1_accuracy"], scores["knn1_f1"]) == (expected["accuracy"], expected["f1"])
+    for metric, key in ((Accuracy(), "accuracy"), (MacroF1(), "f1")):
+        metric.reset()
+        metric.update((torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1])))
+        assert metric.compute() == expected[key]
 
 
 def test_prepare_batch_passes_extra_inputs_and_channels_last():

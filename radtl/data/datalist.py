@@ -12,7 +12,6 @@ Everything is seeded (the study's seed is 1221), so a datalist is the same on ev
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic
 from radtl.errors import RadtlError
 
 __all__ = [
@@ -127,4 +126,4 @@ def age_strata(items: Sequence[Item], bins: int = 4) -> Stratum:
 
 def write_datalist(datalist: dict, path: str | os.PathLike) -> Path:
     """Write ``datalist`` as JSON (temporary name, then rename) and return the path."""
-    return write_text_atomic(path, json.dumps(datalist, indent=1) + "\n")
+    return write_json_atomic(path, datalist)

@@ -32,6 +32,7 @@ from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
+from radtl.atomic import write_bytes_atomic
 from radtl.dicom.errors import ELEMENT_VALUE_ERRORS, NotDicomError
 from radtl.dicom.io import is_uid
 from radtl.errors import RadtlError
@@ -178,11 +179,7 @@ def _write_instance(out_dir: Path, sop_instance_uid: str, encoded: bytes) -> Pat
     """Write ``<SOPInstanceUID>.dcm`` through a temporary name, so a reader never sees half a file."""
     if not is_uid(sop_instance_uid):
         raise ValueError(f"received an instance with an invalid SOP Instance UID {sop_instance_uid!r}")
-    path = out_dir / f"{sop_instance_uid}.dcm"
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(encoded)
-    tmp.replace(path)
-    return path
+    return write_bytes_atomic(out_dir / f"{sop_instance_uid}.dcm", encoded)
 
 
 # ---- DIMSE: PS3.4 Annex B (Storage), Annex C (Query/Retrieve) ----

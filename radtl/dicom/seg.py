@@ -40,6 +40,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from pydicom.valuerep import DA, DT, TM, VALIDATORS
 
 import radtl
+from radtl.atomic import write_atomic
 from radtl.dicom.series import CTSeries, SeriesError, read_series_headers
 
 __all__ = [
@@ -424,11 +425,7 @@ def write_segmentation(
 ) -> Path:
     """Write the DICOM Segmentation of ``mask`` (see :func:`segmentation`) to ``path``; returns the path."""
     seg = segmentation(mask, source, algorithm, segment, fractional, **kwargs)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    seg.save_as(temporary, enforce_file_format=True)
-    os.replace(temporary, path)  # a reader never sees half a SEG
+    path = write_atomic(path, lambda temporary: seg.save_as(temporary, enforce_file_format=True))  # never half a SEG
     found = "nothing found" if not np.asarray(mask).any() else f"{int((np.asarray(mask) > 0).sum())} voxel(s)"
     logger.info("wrote %s (%s, %s, %d frame(s))", path, seg.SegmentationType, found, int(seg.NumberOfFrames))
     return path

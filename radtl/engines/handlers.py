@@ -15,11 +15,11 @@ Files are written by the first process only when running under ``torchrun``.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic
 from radtl.logs import TRAIN_LOGGER, show_progress
 
 __all__ = ["EpochLog", "MetricsWriter", "PredictionWriter", "TerminalProgressBar", "TrainingHistory", "write_json"]
@@ -39,8 +39,10 @@ BATCH_LOSS = from_engine(["loss"], first=True)
 
 
 def write_json(data: object, path: str | os.PathLike) -> Path:
-    """Write ``data`` as indented JSON through a temporary file, so a reader never sees half a file."""
-    return write_text_atomic(path, json.dumps(data, indent=1, default=float) + "\n")
+    """Deprecated: ``radtl.atomic.write_json_atomic(path, data, default=float)``, for one release."""
+    warnings.warn("radtl.engines.write_json(data, path) is radtl.atomic.write_json_atomic(path, data, default=float); "
+                  "the old name goes in the next release", DeprecationWarning, stacklevel=2)
+    return write_json_atomic(path, data, default=float)
 
 
 def _plain(value: object) -> object:
@@ -163,13 +165,13 @@ class TrainingHistory:
         summary = self.summary(engine)
         if idist.get_rank() > 0:
             return
-        write_json(summary, self.path)
+        write_json_atomic(self.path, summary, default=float)
 
     def _end(self, engine: Engine) -> None:
         summary = self.summary(engine)
         if idist.get_rank() > 0:
             return
-        write_json(summary, self.path)
+        write_json_atomic(self.path, summary, default=float)
         logger.debug(  # the console's summary is EpochLog's; this names the file
             "training ended after %d epoch(s)%s; best val_%s %s at epoch %s (%s)",
             summary["epochs_run"],
@@ -428,7 +430,7 @@ class MetricsWriter:
         if idist.get_rank() > 0:
             return
         sections = {key: value for report in self.reports for key, value in report.summary().items()}
-        write_json({**self.extra, "metrics": metrics, **sections}, self.path)
+        write_json_atomic(self.path, {**self.extra, "metrics": metrics, **sections}, default=float)
         logger.info("metrics: %s -> %s", ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None), self.path)
 
 
@@ -500,5 +502,6 @@ class PredictionWriter:
             writer = csv.DictWriter(f, fieldnames=list(self.rows[0]) if self.rows else ["image", "prediction"])
             writer.writeheader()
             writer.writerows(self.rows)
-        write_json({"unit": self.unit, "labels": self.labels, "predictions": self.rows}, self.output_dir / "predictions.json")
+        write_json_atomic(self.output_dir / "predictions.json",
+                          {"unit": self.unit, "labels": self.labels, "predictions": self.rows}, default=float)
         logger.info("%d prediction(s) -> %s", len(self.rows), self.output_dir / "predictions.csv")

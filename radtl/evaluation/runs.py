@@ -30,9 +30,8 @@ from monai.data import DataLoader, Dataset
 from monai.transforms import Compose
 from tqdm.auto import tqdm
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.bundle import load_bundle_config
-from radtl.engines.handlers import write_json
 from radtl.errors import MissingPackageError
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
 from radtl.evaluation.probes import extract_features
@@ -226,7 +225,7 @@ def probe_backbone(
         task.output_dir / "embedding.png",
         method=embedding,
     )
-    write_json(metrics, task.output_dir / "probe.json")
+    write_json_atomic(task.output_dir / "probe.json", metrics, default=float)
     _write_csv(pd.DataFrame({"metric": list(metrics), "value": list(metrics.values())}), task.output_dir / "probe.csv")
     return task.output_dir / "probe.json"
 

@@ -36,10 +36,10 @@ from monai.data import DataLoader, Dataset
 from sklearn.decomposition import PCA
 from torch import nn
 
-from radtl.atomic import write_atomic
+from radtl.atomic import write_atomic, write_json_atomic
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.image import resize_with_pad
-from radtl.engines.handlers import EpochLog, TerminalProgressBar, write_json
+from radtl.engines.handlers import EpochLog, TerminalProgressBar
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.pseudolabel.persistence import check_saved_format
 from radtl.transforms.io.array import LoadRadiograph
@@ -313,7 +313,7 @@ class _Encoder:
             "history": self.history,
             "files": files,
         }
-        return write_json(config, folder / f"{self._name}.json")
+        return write_json_atomic(folder / f"{self._name}.json", config, default=float)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, **runtime):

@@ -27,7 +27,6 @@ and fused with that source's mean training embedding (:mod:`radtl.pseudolabel.fu
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic
 from radtl.dicom.index import connect, profile_columns, selected_columns, sql_identifier
 from radtl.pseudolabel.cluster import STUDY_KS, ClusterModel, cluster_stability, elbow
 from radtl.pseudolabel.fusion import SourceFusion, missing_rows
@@ -528,7 +527,7 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
     out = Path(config.out)
     models = out / "models"
     models.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.json", json.dumps(_json_value(dataclasses.asdict(config)), indent=1) + "\n")
+    write_json_atomic(out / "config.json", _json_value(dataclasses.asdict(config)))
 
     files, failed, index_columns = _read_files(config)
     if files.empty:
@@ -607,7 +606,7 @@ def run_pseudolabel(config: PseudolabelConfig | str | os.PathLike | Mapping, pro
                          for name in SPLIT_NAMES}
     notes = _notes(status, len(items), failed)
     metrics["notes"] = notes
-    write_text_atomic(out / "metrics.json", json.dumps(_json_value(metrics), indent=1) + "\n")
+    write_json_atomic(out / "metrics.json", _json_value(metrics))
     _write_datalist(labels, composition, out / "datalist.json")
 
     _write_report(out / "report", labels, composition, metrics, fused, config.report, config.split.seed)

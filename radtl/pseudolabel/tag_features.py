@@ -40,7 +40,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from radtl.atomic import write_atomic
+from radtl.atomic import atomic_path, write_atomic
 from radtl.pseudolabel.persistence import check_saved_format
 
 __all__ = [
@@ -795,19 +795,18 @@ def tag_features_from_index(
         # DuckDB 2 named it to_arrow_reader; DuckDB 1 fetch_arrow_reader
         reader = (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(batch_rows)
         target, writer = out / "tag_features.parquet", None
-        temporary = target.with_name(f".{target.name}.tmp")
-        try:
-            for batch in reader:
-                frame = batch.to_pandas()
-                features = table.transform(frame.drop(columns="path"))
-                features.insert(0, "path", frame["path"].to_numpy())
-                arrow = pa.Table.from_pandas(features, preserve_index=False)
-                writer = writer or pq.ParquetWriter(temporary, arrow.schema, compression="zstd")
-                writer.write_table(arrow)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            raise ValueError(f"{db} has no file read without error: nothing to build features from")
-        os.replace(temporary, target)
+        with atomic_path(target) as temporary:
+            try:
+                for batch in reader:
+                    frame = batch.to_pandas()
+                    features = table.transform(frame.drop(columns="path"))
+                    features.insert(0, "path", frame["path"].to_numpy())
+                    arrow = pa.Table.from_pandas(features, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(temporary, arrow.schema, compression="zstd")
+                    writer.write_table(arrow)
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:
+                raise ValueError(f"{db} has no file read without error: nothing to build features from")
     return target

@@ -46,7 +46,7 @@ from gensim.models.doc2vec import Doc2Vec, TaggedDocument
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from radtl.atomic import write_atomic, write_text_atomic
+from radtl.atomic import write_atomic, write_json_atomic
 from radtl.pseudolabel.persistence import check_saved_format
 
 __all__ = [
@@ -541,7 +541,7 @@ class TextEmbedder:
             "gensim_version": gensim.__version__,
             "sklearn_version": sklearn.__version__,
         }
-        write_text_atomic(folder / CONFIG_FILENAME, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        write_json_atomic(folder / CONFIG_FILENAME, config, indent=2, ensure_ascii=False)
         return folder
 
     @classmethod

@@ -21,7 +21,6 @@ no p-value is printed that was computed from nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -33,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.report.document import Bullets, Heading, Image, Paragraph, table_from_frame, write_document
 from radtl.report.figures import bar_chart, format_p, fraction_curves, validation_curves
 from radtl.stats import GroupComparison, compare_groups
@@ -387,7 +386,7 @@ def build_report(
         report.table(failed[["run_id", "task", "reason"]].fillna(""), "failed_runs")
     report.blocks.append(Heading("What could not be tested", 2))
     report.blocks.append(Bullets(report.untested or ["Every planned comparison could be tested."]))
-    write_text_atomic(out_dir / "statistics.json", json.dumps(report.statistics, indent=1, default=str) + "\n")
+    write_json_atomic(out_dir / "statistics.json", report.statistics, default=str)
     paths = write_document(out_dir, title, report.blocks)
     logger.info("report: %s (%d comparison(s), %d not tested)", paths[0], len(report.statistics), len(report.untested))
     return paths

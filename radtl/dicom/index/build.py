@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from radtl.atomic import atomic_path
 from radtl.dicom.convert import find_sources
 from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
@@ -112,9 +113,8 @@ def write_part(rows: Sequence[dict], types: dict, parts_dir: Path, part_id: str)
     names = {name for row in rows for name in row}
     table = pa.Table.from_pylist(list(rows), schema=arrow_schema(names, types))
     final = parts_dir / f"part-{part_id}.parquet"
-    temporary = parts_dir / f".part-{part_id}.{os.getpid()}.tmp"
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, final)
+    with atomic_path(final) as temporary:
+        pq.write_table(table, temporary, compression="zstd")
     return final
 
 
@@ -199,9 +199,8 @@ def _supersede(con: duckdb.DuckDBPyConnection, index: DicomIndex, run_id: str, r
     counts = dict(con.execute("SELECT why, count(*) FROM stale GROUP BY why").fetchall())
     if counts:
         final = index.superseded_dir / f"superseded-{run_id}.parquet"
-        temporary = index.superseded_dir / f".superseded-{run_id}.tmp"
-        con.execute(f"COPY (SELECT path, index_part FROM stale) TO {sql_literal(temporary)} (FORMAT parquet)")
-        os.replace(temporary, final)
+        with atomic_path(final) as temporary:
+            con.execute(f"COPY (SELECT path, index_part FROM stale) TO {sql_literal(temporary)} (FORMAT parquet)")
     return counts.get("changed", 0), counts.get("removed", 0), counts.get("retried", 0)
 
 
@@ -252,8 +251,8 @@ def build_index(
     index.path.mkdir(parents=True, exist_ok=True)
     with _Lock(index.path / ".lock"):
         index.create_or_check(src, options)
-        for leftover in index.parts_dir.glob(".part-*.tmp"):
-            leftover.unlink()  # a part a killed run did not finish: its files are still to do
+        for leftover in [*index.parts_dir.glob("part-*.tmp"), *index.parts_dir.glob(".part-*.tmp")]:
+            leftover.unlink()  # a part a killed run did not finish (older radtl: ".part-*"): its files are still to do
         scan_dir = index.path / ".scan"
         shutil.rmtree(scan_dir, ignore_errors=True)
         scan_dir.mkdir()

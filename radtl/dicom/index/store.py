@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import duckdb
 
+from radtl.atomic import write_json_atomic
 from radtl.dicom.index.body_part import BodyPartRules, body_part_query_sql, load_body_part_rules
 from radtl.dicom.index.schema import BOOKKEEPING_TYPES, HeaderOptions
 from radtl.dicom.index.sql import sql_identifier, sql_literal
@@ -102,9 +103,7 @@ class DicomIndex:
         if not self.exists():
             self.parts_dir.mkdir(parents=True, exist_ok=True)
             self.superseded_dir.mkdir(exist_ok=True)
-            temporary = self.metadata_path.with_name(".index.json.tmp")
-            temporary.write_text(json.dumps(asdict(wanted), indent=2) + "\n")
-            os.replace(temporary, self.metadata_path)
+            write_json_atomic(self.metadata_path, asdict(wanted), indent=2)
             return wanted
         existing = self.metadata()
         if existing != wanted:
