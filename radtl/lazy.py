@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping
 
-__all__ = ["lazy_exports", "moved_module"]
+__all__ = ["lazy_exports", "moved_module", "moved_names"]
 
 
 def lazy_exports(package: str, homes: Mapping[str, str]) -> tuple[Callable[[str], object], Callable[[], list[str]]]:
@@ -50,3 +50,24 @@ def moved_module(old: str, new: str) -> None:
     module = importlib.import_module(new)
     warnings.warn(f"{old} moved to {new}; the old path goes in the next release", DeprecationWarning, stacklevel=3)
     sys.modules[old] = module
+
+
+def moved_names(module: str, homes: Mapping[str, str]) -> Callable[[str], object]:
+    """The ``__getattr__`` of ``module`` for names that moved out of it: each read warns and returns the new object.
+
+    The new module is imported when a moved name is read, by name, so a deprecated path adds no import to
+    ``module`` (nor a cycle through it) for one release.
+
+    Args:
+        module: the module the names were in (its ``__name__``).
+        homes: each moved name and the module that defines it now.
+    """
+
+    def __getattr__(name: str) -> object:
+        if name not in homes:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(f"{module}.{name} moved to {homes[name]}.{name}; the old path goes in the next release",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(homes[name]), name)
+
+    return __getattr__

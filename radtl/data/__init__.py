@@ -38,6 +38,7 @@ from radtl.data.packed import (
     write_pack,
 )
 from radtl.data.samplers import PretrainingSampler, class_balanced_weights
+from radtl.lazy import moved_names
 
 __all__ = [
     "ADAPTERS",
@@ -76,15 +77,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``radtl.data.input_mean`` and the other per-initialisation names, which moved to :mod:`radtl.networks.transfer`
-    in issue 23, for one release."""
-    if name in ("IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std"):
-        import warnings
-
-        from radtl.networks import transfer
-
-        warnings.warn(f"radtl.data.{name} moved to radtl.networks.{name}; the old path goes in the next release",
-                      DeprecationWarning, stacklevel=2)
-        return getattr(transfer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The per-initialisation normalisation moved to :mod:`radtl.networks.transfer`; importable from here for one release.
+_MOVED = ("IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std")
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.networks.transfer"))

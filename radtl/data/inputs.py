@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from pathlib import Path
 
 from radtl.data.adapters import list_images
 from radtl.data.datalist import DatasetLayoutError
+from radtl.lazy import moved_names
 
 __all__ = ["inference_datalist", "series_datalist"]
 
@@ -20,15 +20,7 @@ __all__ = ["inference_datalist", "series_datalist"]
 _MOVED = ("IMAGENET_MEAN", "IMAGENET_STD", "INITS", "input_mean", "input_std")
 
 
-def __getattr__(name: str) -> object:
-    """The per-initialisation normalisation this module held before issue 23, for one release."""
-    if name in _MOVED:
-        warnings.warn(f"radtl.data.inputs.{name} moved to radtl.networks.transfer.{name}; the old path goes in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from radtl.networks import transfer
-
-        return getattr(transfer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.networks.transfer"))
 
 
 def _sex_from_dicom(path: Path) -> float | None:

@@ -38,6 +38,7 @@ from radtl.dicom.frames import ConversionOptions, display_frames
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import read_dataset
 from radtl.errors import RadtlError
+from radtl.lazy import moved_names
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
@@ -372,12 +373,4 @@ def _failed_task_rows(sources: Sequence[Path], error: BaseException) -> list[dic
 _FRAMES_NAMES = ("ColorMode", "DisplayFrame", "read_display_frames")
 
 
-def __getattr__(name: str) -> object:
-    """The names of :mod:`radtl.dicom.frames` that ``radtl.dicom.convert`` held before issue 23, for one release."""
-    if name in _FRAMES_NAMES:
-        warnings.warn(f"radtl.dicom.convert.{name} moved to radtl.dicom.frames.{name}; the old path goes in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        from radtl.dicom import frames
-
-        return getattr(frames, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, dict.fromkeys(_FRAMES_NAMES, "radtl.dicom.frames"))

@@ -35,6 +35,7 @@ from radtl.engines.prepare import PrepareBatch
 from radtl.engines.probes import KNNAccuracy, knn_predict
 from radtl.engines.reports import ClassificationReport, RegressionReport, ReportError
 from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
+from radtl.lazy import moved_names
 
 __all__ = [
     "Accuracy",
@@ -68,15 +69,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """``radtl.engines.extract_features`` and ``radtl.engines.probe``, which moved to :mod:`radtl.evaluation.probes`
-    in issue 23, for one release."""
-    if name in ("extract_features", "probe"):
-        import warnings
-
-        from radtl.evaluation import probes
-
-        warnings.warn(f"radtl.engines.{name} moved to radtl.evaluation.probes.{name}; the old path goes in the next "
-                      "release", DeprecationWarning, stacklevel=2)
-        return getattr(probes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, dict.fromkeys(("extract_features", "probe"), "radtl.evaluation.probes"))

@@ -16,12 +16,13 @@ The probes on two splits' features (:func:`radtl.evaluation.probes.probe`) are e
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from ignite.metrics import EpochMetric
+
+from radtl.lazy import moved_names
 
 __all__ = ["KNNAccuracy", "knn_predict"]
 
@@ -94,13 +95,4 @@ class KNNAccuracy(EpochMetric):
         return float((predicted == labels.long()).float().mean())
 
 
-def __getattr__(name: str) -> object:
-    """:func:`~radtl.evaluation.probes.extract_features` and :func:`~radtl.evaluation.probes.probe`, which moved to
-    :mod:`radtl.evaluation.probes` in issue 23, for one release."""
-    if name in ("extract_features", "probe"):
-        warnings.warn(f"radtl.engines.probes.{name} moved to radtl.evaluation.probes.{name}; the old path goes in the "
-                      "next release", DeprecationWarning, stacklevel=2)
-        from radtl.evaluation import probes
-
-        return getattr(probes, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = moved_names(__name__, dict.fromkeys(("extract_features", "probe"), "radtl.evaluation.probes"))
