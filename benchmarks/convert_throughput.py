@@ -52,16 +52,17 @@ from pathlib import Path
 import numpy as np
 import PIL
 import pydicom
-from machine import cpu_model  # benchmarks/machine.py, beside this script
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from radiologynet_baseline import baseline_convert  # beside this script too
 
 from radtl.dicom.convert import ExportSettings, convert_tree
 from radtl.dicom.frames import ConversionOptions, display_frames
 from radtl.dicom.image import resize_with_pad, uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
+
+from machine import cpu_model  # benchmarks/machine.py, beside this script
+from radiologynet_baseline import baseline_convert  # beside this script too
 from radtl.png import encode_png
 
 CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"

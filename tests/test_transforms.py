@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from monai.transforms import Compose, Resized
+from monai.transforms import Compose, EnsureChannelFirstd, Resized
 
 from radtl.dicom.frames import read_display_frames
 from radtl.dicom.lut import Window, apply_window
