@@ -8,6 +8,13 @@
 - :mod:`~radtl.dicom.image`: colour, resizing with padding, RadiologyNET's frame policies.
 - :mod:`~radtl.dicom.frames`: one dataset to its display frames.
 - :mod:`~radtl.dicom.convert`: ``radtl convert``, a whole archive to PNGs and a manifest.
+
+DICOM objects and services, one module each (as highdicom has one package per IOD):
+
+- :mod:`~radtl.dicom.series`: a CT series folder as a checked, sorted volume in HU.
+- :mod:`~radtl.dicom.seg`: DICOM Segmentation objects (PS3.3 A.51) written and read back;
+  :mod:`~radtl.dicom.seg_preview`: a SEG drawn over its series as a PNG.
+- :mod:`~radtl.dicom.pacs`: moving files to and from a PACS (DIMSE, PS3.4; DICOMweb, PS3.18).
 """
 
 from radtl.lazy import lazy_exports
