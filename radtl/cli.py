@@ -290,7 +290,7 @@ class RadtlCLI:
         Example:
             radtl pack out/pseudolabels/datalist.json out/pack --size 224
         """
-        from radtl.data.packed import write_pack
+        from radtl.data.pack import write_pack
 
         # fire hands "a,b" over as a tuple; write_pack takes either
         result = write_pack(datalist, out, size=size, shard_size=shard_size, splits=splits, workers=workers,

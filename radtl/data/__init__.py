@@ -27,7 +27,7 @@ from radtl.data.datalist import (
     write_datalist,
 )
 from radtl.data.inputs import inference_datalist, series_datalist
-from radtl.data.packed import (
+from radtl.data.pack import (
     NotInPackError,
     PackedDataset,
     PackedImages,

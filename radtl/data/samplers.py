@@ -2,7 +2,7 @@
 
 The RadiologyNET study oversampled its small pseudo-label classes (shared/science/radiologynet.md,
 "Pretraining"); under ``torchrun`` each process should read its own part of the packed shards
-(:mod:`radtl.data.packed`), so the pages it touches stay in its page cache; and a run killed in
+(:mod:`radtl.data.pack`), so the pages it touches stay in its page cache; and a run killed in
 the middle of a week-long epoch must continue where it stopped, not re-read the epoch from its
 start. :class:`PretrainingSampler` does the three, and is a ``DistributedSampler`` so MONAI's
 engines call :meth:`set_epoch` at every epoch start.

@@ -17,8 +17,8 @@ from monai.transforms import Transform
 from monai.utils import TransformBackends
 from monai.utils.type_conversion import convert_to_dst_type
 
-from radtl.dicom.frames import ColorMode, ConversionOptions, display_frames
-from radtl.dicom.io import read_dataset
+from radtl.data.images import read_display_frame
+from radtl.dicom.frames import ColorMode, ConversionOptions
 from radtl.dicom.lut import VoiLutFunction, Window, apply_window
 from radtl.dicom.render import WindowFormula
 
@@ -55,22 +55,8 @@ class LoadDicomImage(Transform):
         self.dtype = dtype
 
     def __call__(self, filename: str) -> MetaTensor:
-        ds = read_dataset(filename)
-        frames = display_frames(ds, self.options)
-        for display in frames:
-            if display.index == self.frame:
-                break
-        else:
-            raise IndexError(f"{filename} has no frame {self.frame}")
-        image = display.image[np.newaxis] if display.image.ndim == 2 else np.moveaxis(display.image, -1, 0)
-        meta = {
-            "filename_or_obj": str(filename),
-            "frame": display.index,
-            "voi": display.voi,
-            "inverted": display.inverted,
-            "Modality": str(ds.get("Modality", "")),
-            "spatial_shape": np.asarray(image.shape[1:]),
-        }
+        display, meta = read_display_frame(filename, self.frame, self.options)
+        image = display[np.newaxis] if display.ndim == 2 else np.moveaxis(display, -1, 0)
         return MetaTensor(torch.as_tensor(np.ascontiguousarray(image)).to(self.dtype), meta=meta)
 
 

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.transforms import Transform
 from monai.utils import TransformBackends
-from PIL import Image
 
-from radtl.data.adapters import is_image_file
-from radtl.data.packed import PackedImages
-from radtl.transforms.dicom.array import LoadDicomImage
+from radtl.data.images import read_radiograph
+from radtl.data.pack import PackedImages
 
 __all__ = ["LoadPacked", "LoadRadiograph"]
-
-_PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class LoadRadiograph(Transform):
     """Load a PNG, JPEG or DICOM file as a ``(1, H, W)`` float32 image in [0, 1].
+
+    :func:`radtl.data.images.read_radiograph` reads it:
 
     - PNG and JPEG (the public datasets' files): 8-bit values / 255, 16-bit values / 65535
       (GRAZPEDWRI-DX's PNGs), colour converted to luma (ITU-R 601, PIL's ``"L"``).
@@ -36,23 +33,9 @@ class LoadRadiograph(Transform):
 
     backend = [TransformBackends.TORCH]
 
-    def __init__(self) -> None:
-        self.dicom = LoadDicomImage(color="gray")
-
     def __call__(self, filename: str | os.PathLike) -> MetaTensor:
-        path = Path(filename)
-        if path.suffix.lower() in _PIL_SUFFIXES:
-            with Image.open(path) as image:
-                if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                    array = np.asarray(image, dtype=np.float32) / 65535.0
-                else:
-                    array = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-            meta = {"filename_or_obj": str(path), "spatial_shape": np.asarray(array.shape)}
-            return MetaTensor(torch.from_numpy(np.ascontiguousarray(array[np.newaxis])), meta=meta)
-        if not is_image_file(path):
-            raise ValueError(f"{path}: not a PNG, JPEG or DICOM file")
-        image = self.dicom(path)
-        return image / 255.0
+        image, meta = read_radiograph(filename)
+        return MetaTensor(torch.from_numpy(np.ascontiguousarray(image[np.newaxis])), meta=meta)
 
 
 class LoadPacked(Transform):

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from radtl.data.packed import PackedImages
+from radtl.data.pack import PackedImages
 from radtl.transforms.io.array import LoadPacked, LoadRadiograph
 
 __all__ = ["LoadPackedD", "LoadPackedDict", "LoadPackedd", "LoadRadiographD", "LoadRadiographDict", "LoadRadiographd"]
