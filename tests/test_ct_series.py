@@ -1,5 +1,5 @@
 """CT series as checked volumes (radtl.dicom.series), nodule masks from world coordinates
-(radtl.transforms.ct) and the CT segmentation layouts (``luna16``, ``ct_series``)."""
+(radtl.transforms.io, radtl.transforms.label) and the CT segmentation layouts (``luna16``, ``ct_series``)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from radtl.dicom.series import (
     UnexpectedModalityError,
     read_series,
 )
-from radtl.transforms.ct import LoadCTVolume, LoadCTVolumed, NoduleMaskd, nodule_mask
+from radtl.transforms import LoadCTVolume, LoadCTVolumed, NoduleMaskd, nodule_mask
 from tests.conftest import SAMPLES, image_dataset
 
 LUNA = SAMPLES / "tasks" / "luna_nodule"

@@ -28,8 +28,7 @@ from radtl.dicom.seg import (
 )
 from radtl.dicom.series import read_series_headers
 from radtl.losses import FalseNegativeDiceLoss
-from radtl.transforms.ct import LoadCTVolume, NoduleSpheres
-from radtl.transforms.seg import SaveDicomSeg
+from radtl.transforms import LoadCTVolume, NoduleMask, SaveDicomSeg
 from tests.conftest import SAMPLES
 from tests.tools import require_tool, requires_tool
 
@@ -357,7 +356,7 @@ def test_a_seg_read_against_another_series_is_refused(written):
 def test_save_dicom_seg_writes_into_a_folder_under_the_source_series_uid(tmp_path, source):
     image = LoadCTVolume()(CASE)
     nodule = [[-52.49, 20.46, 35.18, 15.07]]  # case001's first annotation (LPS)
-    prediction = NoduleSpheres()(image, nodule)
+    prediction = NoduleMask()(image, nodule)
     out = SaveDicomSeg(tmp_path, ALGORITHM.name, ALGORITHM.version)(prediction)
     path = tmp_path / f"{source.series_instance_uid}.seg.dcm"
     assert out is prediction and out.meta["dicom_seg"] == str(path)

@@ -26,7 +26,7 @@ from radtl.dicom.pacs import fetch_series, find_instances, send
 from radtl.dicom.seg import read_segmentation
 from radtl.dicom.series import read_series_headers
 from radtl.label.datastore import PacsDatastore
-from radtl.transforms.ct.array import LPS_TO_RAS
+from radtl.transforms.io.array import LPS_TO_RAS
 from tests.label_server import CXR, LUNA, LabelServer, ct_studies, make_app
 from tests.orthanc import orthanc_fixture  # noqa: F401 (fixture orthanc)
 from tests.tools import require_tool, requires_tool

@@ -38,7 +38,7 @@ from torch.optim import Optimizer
 
 from radtl.losses import DINOLoss, IBOTPatchLoss
 from radtl.networks.dino import DINOHead, DINOModel
-from radtl.transforms.batch import to_unit_float
+from radtl.transforms.batch.functional import to_unit_float
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from scipy.stats import wilcoxon
 from torch import nn
 
-from radtl.transforms.batch import affine_resample, crop_matrices
+from radtl.transforms.batch.functional import affine_resample, crop_matrices
 
 __all__ = [
     "REFERENCE",
@@ -148,7 +148,7 @@ def crop_roi(
 
     The box is sampled bilinearly at about the image's own pixel spacing (float coordinates, so a
     sub-pixel shift moves the content), one ``grid_sample`` through
-    :func:`radtl.transforms.batch.crop_matrices`, then resized with antialiasing, so a large box is
+    :func:`radtl.transforms.batch.functional.crop_matrices`, then resized with antialiasing, so a large box is
     not aliased when it shrinks. With ``keep_aspect_ratio`` the longer side of the box becomes
     ``size`` and the shorter one is padded on both sides with ``fill`` (letterbox); without it the
     box is stretched to the square.

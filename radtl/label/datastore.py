@@ -55,7 +55,7 @@ from radtl.dicom.seg import LUNG_NODULE, Segment, read_segmentation, write_segme
 from radtl.dicom.series import SeriesError, read_series_headers
 from radtl.networks.transfer import CheckpointError
 from radtl.transforms import LoadCTVolume
-from radtl.transforms.ct.array import LPS_TO_RAS
+from radtl.transforms.io.array import LPS_TO_RAS
 
 from .guard import max_upload_bytes
 from .tasks import LabelTaskError, write_label

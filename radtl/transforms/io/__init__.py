@@ -1,14 +1,41 @@
-from radtl.transforms.io.array import LoadPacked, LoadRadiograph
+"""Loaders and writers (every ``Load*`` and ``Save*``): array transforms and their dictionary twins."""
+
+from radtl.transforms.io.array import (
+    LPS_TO_RAS,
+    LoadCTVolume,
+    LoadDicomImage,
+    LoadPacked,
+    LoadRadiograph,
+    SaveDicomSeg,
+)
 from radtl.transforms.io.dictionary import (
+    LoadCTVolumeD,
+    LoadCTVolumed,
+    LoadCTVolumeDict,
+    LoadDicomImageD,
+    LoadDicomImaged,
+    LoadDicomImageDict,
     LoadPackedD,
     LoadPackedd,
     LoadPackedDict,
     LoadRadiographD,
     LoadRadiographd,
     LoadRadiographDict,
+    SaveDicomSegD,
+    SaveDicomSegd,
+    SaveDicomSegDict,
 )
 
 __all__ = [
+    "LPS_TO_RAS",
+    "LoadCTVolume",
+    "LoadCTVolumeD",
+    "LoadCTVolumeDict",
+    "LoadCTVolumed",
+    "LoadDicomImage",
+    "LoadDicomImageD",
+    "LoadDicomImageDict",
+    "LoadDicomImaged",
     "LoadPacked",
     "LoadPackedD",
     "LoadPackedDict",
@@ -17,4 +44,8 @@ __all__ = [
     "LoadRadiographD",
     "LoadRadiographDict",
     "LoadRadiographd",
+    "SaveDicomSeg",
+    "SaveDicomSegD",
+    "SaveDicomSegDict",
+    "SaveDicomSegd",
 ]

@@ -1,4 +1,24 @@
-from radtl.transforms.seg.array import SaveDicomSeg
-from radtl.transforms.seg.dictionary import SaveDicomSegD, SaveDicomSegd, SaveDicomSegDict
+"""Deprecated: moved to :mod:`radtl.transforms.io`; import from ``radtl.transforms``."""
 
-__all__ = ["SaveDicomSeg", "SaveDicomSegD", "SaveDicomSegDict", "SaveDicomSegd"]
+import warnings
+
+from radtl.transforms.io import (
+    SaveDicomSeg,
+    SaveDicomSegD,
+    SaveDicomSegd,
+    SaveDicomSegDict,
+)
+
+warnings.warn(
+    "radtl.transforms.seg is deprecated and will be removed in the next release: import from radtl.transforms "
+    "(radtl.transforms.io)",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+__all__ = [
+    "SaveDicomSeg",
+    "SaveDicomSegD",
+    "SaveDicomSegDict",
+    "SaveDicomSegd",
+]

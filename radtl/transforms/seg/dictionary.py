@@ -1,36 +1,22 @@
-"""Dictionary twin of :mod:`radtl.transforms.seg.array`, MONAI style (``...d``, ``...D``, ``...Dict``)."""
+"""Deprecated: moved to :mod:`radtl.transforms.io.dictionary`; import from ``radtl.transforms``."""
 
-from __future__ import annotations
+import warnings
 
-from collections.abc import Hashable, Mapping
+from radtl.transforms.io.dictionary import (
+    SaveDicomSegD,
+    SaveDicomSegd,
+    SaveDicomSegDict,
+)
 
-from monai.config import KeysCollection
-from monai.transforms import MapTransform
+warnings.warn(
+    "radtl.transforms.seg.dictionary is deprecated and will be removed in the next release: import from radtl.transforms "
+    "(radtl.transforms.io.dictionary)",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
-from radtl.transforms.seg.array import SaveDicomSeg
-
-__all__ = ["SaveDicomSegD", "SaveDicomSegDict", "SaveDicomSegd"]
-
-
-class SaveDicomSegd(MapTransform):
-    """Dictionary :class:`SaveDicomSeg`: writes each key's mask (``pred``) as DICOM-SEG.
-
-    Args:
-        keys: the mask keys (``pred``).
-        kwargs: :class:`SaveDicomSeg`'s arguments.
-    """
-
-    backend = SaveDicomSeg.backend
-
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False, **kwargs) -> None:
-        super().__init__(keys, allow_missing_keys)
-        self.saver = SaveDicomSeg(**kwargs)
-
-    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.saver(d[key])
-        return d
-
-
-SaveDicomSegD = SaveDicomSegDict = SaveDicomSegd
+__all__ = [
+    "SaveDicomSegD",
+    "SaveDicomSegDict",
+    "SaveDicomSegd",
+]
