@@ -58,8 +58,9 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from radtl.dicom.convert import ExportSettings, convert_tree
 from radtl.dicom.frames import ConversionOptions, display_frames
-from radtl.dicom.image import resize_with_pad, uninformative_reason
+from radtl.dicom.image import uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
+from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 from radiologynet_baseline import baseline_convert  # beside this script too
@@ -245,7 +246,7 @@ def radtl_profile(paths: list[Path], root: Path, out: Path, settings: ExportSett
             timings["frame policy"] += t4 - t3
             if reason:
                 continue
-            image = resize_with_pad(frame.image, settings.size)
+            image = resize_longest_pad_uint8(frame.image, settings.size)
             t5 = clock()
             target = out / f"{number:05d}_{frame.index}.png"
             target.write_bytes(encode_png(image, settings.compress_level))

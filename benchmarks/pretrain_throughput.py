@@ -7,7 +7,7 @@ and a datalist, and measures images/s of two training steps at 224x224 fed three
 
 - ``(a) PNG folder``: ``monai.data.Dataset`` (no caching) over the PNGs with the fine-tuning
   bundles' dict transforms (``bundles/covid19_cxr/configs/train.json``: ``LoadRadiographd``,
-  ``Resized`` longest side, ``SpatialPadd``, ``RandFlipd``, ``RandRotated``,
+  ``ResizeLongestPadd``, ``RandFlipd``, ``RandRotated``,
   ``RandScaleIntensityd``, ``RandAdjustContrastd``, ``RepeatChanneld``; then plain tensors,
   ``EnsureTyped(track_meta=False)``, as the study's) in ``--workers`` DataLoader workers; for
   DINO the crops (:class:`radtl.transforms.MultiCrop` on a batch of one) are made there too,
@@ -126,18 +126,15 @@ def png_dataset(datalist: dict, crops=None):
         RandRotated,
         RandScaleIntensityd,
         RepeatChanneld,
-        Resized,
-        SpatialPadd,
     )
 
-    from radtl.transforms import LoadRadiographd
+    from radtl.transforms import LoadRadiographd, ResizeLongestPadd
 
     if crops is not None:
         return Dataset(datalist["training"], transform=Compose([LoadRadiographd(keys="image"), PerImageCrops(crops)]))
     transforms = [
         LoadRadiographd(keys="image"),
-        Resized(keys="image", spatial_size=SIZE, size_mode="longest", anti_aliasing=True),
-        SpatialPadd(keys="image", spatial_size=[SIZE, SIZE]),
+        ResizeLongestPadd(keys="image", size=SIZE),
         RandFlipd(keys="image", prob=0.5, spatial_axis=1),
         RandRotated(keys="image", range_x=0.2618, prob=0.5, padding_mode="zeros"),
         RandScaleIntensityd(keys="image", factors=0.2, prob=0.5),

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from monai.transforms import Compose, Resize, SpatialPad
+from monai.transforms import Compose
 from PIL import Image
 from torch.utils.data import DataLoader
 
 from radtl.cli import main
 from radtl.data import NotInPackError, PackedDataset, PackedImages, PackError, write_pack
-from radtl.transforms import LoadPacked, LoadPackedd, LoadRadiograph
+from radtl.transforms import LoadPacked, LoadPackedd, LoadRadiograph, ResizeLongestPad
 
 SAMPLES = Path(__file__).resolve().parents[1] / "dicom_samples"
 SIZE = 16
@@ -74,10 +74,9 @@ def _shard_bytes(pack: Path) -> dict[str, bytes]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def test_packed_pixels_are_the_bundles_resize_and_pad_of_the_loaded_image_rounded_to_8_bits(pack):
+def test_packed_pixels_are_the_bundles_resize_longest_pad_of_the_loaded_image_rounded_to_8_bits(pack):
     images = PackedImages(pack)
-    bundle = Compose([LoadRadiograph(), Resize(spatial_size=SIZE, size_mode="longest", anti_aliasing=True),
-                      SpatialPad(spatial_size=[SIZE, SIZE])])
+    bundle = Compose([LoadRadiograph(), ResizeLongestPad(SIZE)])
     for position, source in enumerate(images.index["image"]):
         expected = torch.round(torch.as_tensor(bundle(source))[0] * 255).to(torch.uint8).numpy()
         assert np.array_equal(images[position], expected), source

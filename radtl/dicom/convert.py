@@ -35,13 +35,14 @@ from tqdm.auto import tqdm
 from radtl.atomic import atomic_path, write_json_atomic
 from radtl.dicom.errors import failure_reason
 from radtl.dicom.frames import ConversionOptions, display_frames
-from radtl.dicom.image import resize_with_pad, uninformative_reason
+from radtl.dicom.image import uninformative_reason
 from radtl.dicom.io import read_dataset
 from radtl.errors import RadtlError
 from radtl.lazy import moved_names
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
+from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 __all__ = [
     "Status",
@@ -182,7 +183,7 @@ def _convert_file(source: Path, root: Path, out_dir: Path, settings: ExportSetti
                 rows.append(dict(row, status=Status.SKIPPED.value, reason=reason))
                 continue
             name = f"{stem}.png" if len(frames) == 1 else f"{stem}_frame{frame.index:04d}.png"
-            _write_png(resize_with_pad(frame.image, settings.size), out_dir / name, settings.compress_level)
+            _write_png(resize_longest_pad_uint8(frame.image, settings.size), out_dir / name, settings.compress_level)
             rows.append(dict(row, status=Status.OK.value, output=Path(name).as_posix()))
     except BaseException as error:  # noqa: BLE001 - one file never stops the batch (decoders panic); failure_reason
         rows = [dict(base, status=Status.ERROR.value, reason=failure_reason(error))]

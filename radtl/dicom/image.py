@@ -1,12 +1,18 @@
-"""Display-image operations after the grayscale pipeline: colour, resizing, frame policies.
+"""Display-image operations after the grayscale pipeline: colour, frame policies.
+
+The square resize is :func:`radtl.transforms.spatial.functional.resize_longest_pad_uint8`.
 
 All functions take and return ``uint8`` arrays, ``(H, W)`` grey or ``(H, W, 3)`` RGB.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image
+
+from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 __all__ = ["color_to_uint8", "rgb_to_gray", "resize_with_pad", "uninformative_reason"]
 
@@ -32,25 +38,18 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def resize_with_pad(image: np.ndarray, size: int) -> np.ndarray:
-    """Fit ``image`` into ``size x size`` keeping its aspect ratio, centred, padded with zeros.
+    """Deprecated: :func:`radtl.transforms.spatial.functional.resize_longest_pad_uint8`, the one square resize.
 
-    The longer side becomes ``size``; downsampling is antialiased (PIL's bilinear filter
-    widens with the scale factor). ``size=0`` returns the image unchanged. This is the
-    RadiologyNET preprocessing (thesis 2.3.2: 256x256 for clustering, 224x224 for pretraining).
+    Fit a uint8 ``image`` into ``size x size`` keeping its aspect ratio, centred, padded with zeros
+    (the RadiologyNET resize, thesis 2.3.2); ``size=0`` returns the image unchanged.
     """
-    if size <= 0:
-        return image
-    height, width = image.shape[:2]
-    scale = size / max(height, width)
-    new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
-    if (new_h, new_w) == (size, size):
-        return image
-    canvas = np.zeros((size, size) + image.shape[2:], dtype=np.uint8)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = image
-    return canvas
+    warnings.warn(
+        "radtl.dicom.image.resize_with_pad is deprecated and will be removed in the next release: use "
+        "radtl.transforms.spatial.functional.resize_longest_pad_uint8",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return resize_longest_pad_uint8(image, size)
 
 
 def uninformative_reason(image: np.ndarray, min_value_fraction: float = 0.1, min_aspect: float = 0.1) -> str | None:

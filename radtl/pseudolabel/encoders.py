@@ -37,12 +37,12 @@ from sklearn.decomposition import PCA
 from torch import nn
 
 from radtl.atomic import write_atomic, write_json_atomic
+from radtl.data.images import read_radiograph
 from radtl.dicom.errors import DicomConversionError
-from radtl.dicom.image import resize_with_pad
 from radtl.engines.handlers import EpochLog, TerminalProgressBar
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.pseudolabel.persistence import check_saved_format
-from radtl.transforms.io.array import LoadRadiograph
+from radtl.transforms.spatial.functional import resize_longest_pad, to_uint8
 
 __all__ = [
     "FORMAT_VERSION",
@@ -62,9 +62,6 @@ TAG_METHODS = ("autoencoder", "pca")
 #: scikit-learn PCA solvers the study compared: LAPACK is ``"full"``, ARPACK ``"arpack"``,
 #: randomised SVD ``"randomized"``; ``"auto"`` lets scikit-learn choose.
 PCA_SOLVERS = ("auto", "full", "arpack", "randomized")
-
-_LOAD_RADIOGRAPH = LoadRadiograph()
-
 
 # --------------------------------------------------------------------------------------------
 # Training
@@ -524,11 +521,12 @@ class TagEncoder(_Encoder):
 def load_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
     """Load an image file as the CAE's input: ``(1, S, S)`` float32 in [0, 1] with ``S = image_size``.
 
-    :class:`~radtl.transforms.io.array.LoadRadiograph` reads it (PNG/JPEG / 255; DICOM through
-    radtl's conversion), then :func:`~radtl.dicom.image.resize_with_pad` fits it into ``S x S``
-    keeping its aspect ratio, centred and zero-padded: the study's preprocessing (thesis 2.3.2,
-    256 x 256 for clustering). ``resize_with_pad`` works on the 8-bit display image, which is
-    what the converted archive holds; a 16-bit PNG is quantised to 8 bits first.
+    :func:`~radtl.data.images.read_radiograph` reads it (PNG/JPEG / 255; DICOM through radtl's
+    conversion), then :func:`~radtl.transforms.spatial.functional.resize_longest_pad` fits it into
+    ``S x S`` keeping its aspect ratio, centred and zero-padded: the study's preprocessing (thesis
+    2.3.2, 256 x 256 for clustering), and the same function as ``radtl convert``, the pack and the
+    bundles' ``ResizeLongestPadd``. The result is rounded to 8 bits, as the converted archive the
+    CAE learns from holds them; for a DICOM file the input is ``radtl convert``'s grey PNG / 255.
 
     Raises:
         ValueError: ``image_size`` is not positive, or the file cannot be read as an image
@@ -537,11 +535,10 @@ def load_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size!r}")
     try:
-        image = _LOAD_RADIOGRAPH(path)
+        image, _ = read_radiograph(path)
     except (OSError, ValueError, DicomConversionError) as error:
         raise ValueError(f"{path}: cannot be read as an image ({type(error).__name__}: {error})") from error
-    grey = np.rint(np.clip(image[0].as_tensor().numpy(), 0.0, 1.0) * 255.0).astype(np.uint8)
-    square = resize_with_pad(grey, int(image_size))
+    square = to_uint8(resize_longest_pad(image, int(image_size)))
     return torch.from_numpy(square.astype(np.float32) / 255.0)[None]
 
 

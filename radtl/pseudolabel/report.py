@@ -35,7 +35,6 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from radtl.atomic import write_bytes_atomic
-from radtl.dicom.image import resize_with_pad
 from radtl.png import encode_png
 from radtl.report import document
 from radtl.report.document import (
@@ -58,6 +57,7 @@ from radtl.report.figures import (
     embedding_plot,
     ranked_categories,
 )
+from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 __all__ = [
     "cluster_mosaic",
@@ -88,7 +88,7 @@ def _load_tile(path: str | os.PathLike, tile: int) -> np.ndarray | None:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         logger.debug("cluster_mosaic: cannot read %s: %s", path, error)
         return None
-    return resize_with_pad(grey, tile)
+    return resize_longest_pad_uint8(grey, tile)
 
 
 def _unreadable_tile(tile: int) -> np.ndarray:
@@ -134,7 +134,7 @@ def cluster_mosaic(
     Rows follow the sorted cluster ids. Each row starts with a label tile (the cluster id and, if
     given, its label text, e.g. "12 (kept)"), then up to ``per_cluster`` images drawn without
     replacement from that cluster's list, each read as grey and fitted into ``tile x tile`` with
-    black padding (the RadiologyNET resize, :func:`radtl.dicom.image.resize_with_pad`). A cluster
+    black padding (the RadiologyNET resize, :func:`radtl.transforms.spatial.functional.resize_longest_pad_uint8`). A cluster
     with fewer images leaves black tiles. An image that cannot be read becomes a grey tile with
     a white X; how many there were is logged as a warning, and the mosaic is still written.
     The mosaic is ``len(images) * tile`` pixels high and ``(1 + per_cluster) * tile`` wide.

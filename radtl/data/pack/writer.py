@@ -27,8 +27,6 @@ import ignite.distributed as idist
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from monai.transforms import Resize, SpatialPad
 from tqdm.auto import tqdm
 
 from radtl.atomic import write_atomic, write_text_atomic
@@ -51,6 +49,7 @@ from radtl.data.pack.format import (
 from radtl.data.pack.reader import PackedImages
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
+from radtl.transforms.spatial.functional import resize_longest_pad, to_uint8
 
 __all__ = ["PackResult", "ensure_pack", "write_pack"]
 
@@ -348,16 +347,15 @@ def _reusable(shard: _ShardWork, shards_dir: Path, size: int) -> _ShardOutcome |
 
 
 def _square_image_loader(size: int) -> Callable[[str], tuple[np.ndarray, tuple[int, int]]]:
-    """``path -> (image, (H, W))``: :func:`~radtl.data.images.read_radiograph`, the bundles' Resize (longest side)
-    and SpatialPad, to uint8."""
-    resize = Resize(spatial_size=size, size_mode="longest", anti_aliasing=True)
-    pad = SpatialPad(spatial_size=[size, size])
+    """``path -> (image, (H, W))``: the bundles' ``LoadRadiographd`` and ``ResizeLongestPadd``, to uint8.
+
+    :func:`~radtl.data.images.read_radiograph` then
+    :func:`~radtl.transforms.spatial.functional.resize_longest_pad`, the functions under those transforms.
+    """
 
     def load_square(path: str) -> tuple[np.ndarray, tuple[int, int]]:
         image, _ = read_radiograph(path)
-        height, width = image.shape
-        square = torch.as_tensor(pad(resize(torch.from_numpy(image)[np.newaxis])))[0]
-        return torch.round(square * 255).clamp_(0, 255).to(torch.uint8).numpy(), (height, width)
+        return to_uint8(resize_longest_pad(image, size)), image.shape
 
     return load_square
 

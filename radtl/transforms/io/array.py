@@ -107,9 +107,9 @@ class LoadRadiograph(Transform):
 class LoadPacked(Transform):
     """Load a file's image from a pack (``radtl pack``) as a ``(1, S, S)`` float32 image in [0, 1].
 
-    The packed image is :class:`LoadRadiograph`'s image after the bundles' ``Resize``
-    (longest side S, anti-aliased) and ``SpatialPad`` (S x S), rounded to 8 bits; so a
-    bundle can swap its loader for this one and keep its Resize and SpatialPad (then no-ops).
+    The packed image is :class:`LoadRadiograph`'s image after the bundles' ``ResizeLongestPad``
+    (longest side S, aspect kept, zero padded to S x S), rounded to 8 bits; so a bundle can swap
+    its loader for this one and keep its ``ResizeLongestPadd`` (then a no-op).
     The pack is opened on the first call, so the transform pickles cheaply into DataLoader
     workers. The MetaTensor's meta holds ``filename_or_obj`` (the path asked for),
     ``spatial_shape`` (S, S) and ``pack_position``.
