@@ -26,6 +26,7 @@ from radtl.data.datalist import (
     undersample,
     write_datalist,
 )
+from radtl.data.images import read_display_frame, read_radiograph
 from radtl.data.inputs import inference_datalist, series_datalist
 from radtl.data.pack import (
     NotInPackError,
@@ -67,6 +68,8 @@ __all__ = [
     "luna16",
     "modality_filter",
     "prepare_datalist",
+    "read_display_frame",
+    "read_radiograph",
     "rsna_bone_age",
     "series_datalist",
     "stratified_split",
