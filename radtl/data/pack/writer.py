@@ -55,6 +55,9 @@ __all__ = ["PackResult", "ensure_pack", "write_pack"]
 
 logger = logging.getLogger(__name__)
 
+#: The resize the shards are made with, part of each shard's key: a pack made with another one is rewritten.
+_RESIZE = "resize_longest_pad"
+
 
 @dataclass
 class PackResult:
@@ -315,9 +318,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _shard_key(entries: Sequence[_Entry], columns: Sequence[tuple[str, str]], size: int) -> str:
-    """A hash of everything a shard's files are made from: the items, the columns' types, the size, the format."""
+    """A hash of everything a shard's files are made from: the items, the columns' types, the size, the format
+    and the resize (:data:`_RESIZE`; shards an earlier radtl resized with MONAI's Resize + SpatialPad are repacked)."""
     payload = {"format": FORMAT, "version": FORMAT_VERSION, "size": size, "columns": list(columns),
-               "items": [[e.split, e.image, e.label, list(e.extras)] for e in entries]}
+               "items": [[e.split, e.image, e.label, list(e.extras)] for e in entries], "resize": _RESIZE}
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
