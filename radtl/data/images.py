@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from radtl.data.adapters import is_image_file
-from radtl.dicom.convert import ColorMode, ConversionOptions, display_frames
+from radtl.dicom.frames import ColorMode, ConversionOptions, display_frames
 from radtl.dicom.io import read_dataset
 
 __all__ = ["PIL_SUFFIXES", "read_display_frame", "read_radiograph"]

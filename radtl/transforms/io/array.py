@@ -28,10 +28,9 @@ from monai.utils import TransformBackends
 
 from radtl.data.images import read_display_frame, read_radiograph
 from radtl.data.pack import PackedImages
-from radtl.dicom.convert import ColorMode, ConversionOptions
+from radtl.dicom.frames import ColorMode, ConversionOptions
 from radtl.dicom.render import WindowFormula
-from radtl.dicom.series import read_series
-from radtl.seg.dicom_seg import (
+from radtl.dicom.seg import (
     LUNG_NODULE,
     Algorithm,
     Segment,
@@ -40,6 +39,7 @@ from radtl.seg.dicom_seg import (
     seg_path,
     write_segmentation,
 )
+from radtl.dicom.series import read_series
 
 __all__ = ["LPS_TO_RAS", "LoadCTVolume", "LoadDicomImage", "LoadPacked", "LoadRadiograph", "SaveDicomSeg"]
 
@@ -199,7 +199,7 @@ class SaveDicomSeg(Transform):
         algorithm_parameters: recorded as Algorithm Parameters (threshold, backbone...).
         checkpoint: the weights the masks come from: their hash and best validation score are added
             to the Algorithm Parameters, with a warning when they learned nothing
-            (:func:`radtl.seg.dicom_seg.checkpoint_parameters`).
+            (:func:`radtl.dicom.seg.checkpoint_parameters`).
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
