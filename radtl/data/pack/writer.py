@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from radtl.atomic import write_atomic, write_text_atomic
+from radtl.atomic import atomic_path, write_atomic, write_json_atomic, write_text_atomic
 from radtl.data.datalist import SPLITS
 from radtl.data.images import read_radiograph
 from radtl.data.pack.format import (
@@ -221,7 +221,7 @@ def _finish(out: Path, content: Mapping, splits: Sequence[str], size: int, work:
     }
     manifest |= {key: content[key] for key in ("task", "labels") if key in content}
     manifest["errors"] = len(errors)
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    write_json_atomic(out / MANIFEST, manifest)
     if errors:
         logger.warning("%d item(s) left out of the pack: see %s", len(errors), out / "errors.csv")
     return PackResult(out, manifest["count"], per_split, len(errors), seconds, skipped, len(done))
@@ -403,12 +403,11 @@ def _pack_shard(shard: _ShardWork, shards_dir: str, size: int) -> _ShardOutcome:
 def _keep_first_rows(path: Path, rows: int) -> None:
     """Shrink the ``.npy`` file at ``path`` to its first ``rows`` images (after some failed to load)."""
     source = np.load(path, mmap_mode="r")
-    compact_path = path.with_name(f"{path.name}.compact.tmp")
-    compact = np.lib.format.open_memmap(compact_path, mode="w+", dtype=source.dtype, shape=(rows, *source.shape[1:]))
-    compact[:] = source[:rows]
-    compact.flush()
-    del compact, source
-    os.replace(compact_path, path)
+    with atomic_path(path) as compact_path:
+        compact = np.lib.format.open_memmap(compact_path, mode="w+", dtype=source.dtype, shape=(rows, *source.shape[1:]))
+        compact[:] = source[:rows]
+        compact.flush()
+        del compact, source
 
 
 def _index_table(packed: Sequence[tuple[_Entry, tuple[int, int]]], columns: Sequence[tuple[str, str]]) -> pa.Table:
