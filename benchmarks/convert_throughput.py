@@ -58,9 +58,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from radtl.dicom.convert import ExportSettings, convert_tree
 from radtl.dicom.frames import ConversionOptions, display_frames
-from radtl.dicom.image import uninformative_reason
+from radtl.dicom.image import resize_longest_pad_uint8, uninformative_reason
 from radtl.dicom.io import decode_frames, read_dataset
-from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 from machine import cpu_model  # benchmarks/machine.py, beside this script
 from radiologynet_baseline import baseline_convert  # beside this script too

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import radtl.data
+import radtl.dicom.image
 import radtl.transforms
 
 #: old module -> names it must still give, each the same object as ``radtl.transforms``' (or ``radtl.data``'s).
@@ -50,4 +51,4 @@ def test_resize_with_pad_warns_and_is_the_uint8_square_resize():
     image = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     with pytest.warns(DeprecationWarning, match="resize_with_pad is deprecated"):
         square = resize_with_pad(image, 8)
-    assert np.array_equal(square, radtl.transforms.resize_longest_pad_uint8(image, 8))
+    assert np.array_equal(square, radtl.dicom.image.resize_longest_pad_uint8(image, 8))

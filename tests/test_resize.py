@@ -21,8 +21,9 @@ from pydicom.data import get_testdata_file
 from radtl.data import PackedImages, write_pack
 from radtl.dicom.convert import ExportSettings, convert_tree
 from radtl.dicom.frames import ConversionOptions, read_display_frames
+from radtl.dicom.image import resize_longest_pad, resize_longest_pad_uint8
 from radtl.pseudolabel.encoders import load_image
-from radtl.transforms import ResizeLongestPad, ResizeLongestPadd, resize_longest_pad, resize_longest_pad_uint8
+from radtl.transforms import ResizeLongestPad, ResizeLongestPadd
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 224

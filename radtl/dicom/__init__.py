@@ -6,7 +6,7 @@
 - :mod:`~radtl.dicom.render`: stored values to an 8-bit frame (first valid window).
 - :mod:`~radtl.dicom.io`: reading and decoding, every failure typed (:mod:`~radtl.dicom.errors`).
 - :mod:`~radtl.dicom.image`: colour and RadiologyNET's frame policies (the square resize is
-  :func:`radtl.transforms.spatial.functional.resize_longest_pad_uint8`).
+  :func:`radtl.dicom.image.resize_longest_pad_uint8`).
 - :mod:`~radtl.dicom.frames`: one dataset to its display frames.
 - :mod:`~radtl.dicom.convert`: ``radtl convert``, a whole archive to PNGs and a manifest.
 

@@ -35,14 +35,13 @@ from tqdm.auto import tqdm
 from radtl.atomic import atomic_path, write_json_atomic
 from radtl.dicom.errors import failure_reason
 from radtl.dicom.frames import ConversionOptions, display_frames
-from radtl.dicom.image import uninformative_reason
+from radtl.dicom.image import resize_longest_pad_uint8, uninformative_reason
 from radtl.dicom.io import read_dataset
 from radtl.errors import RadtlError
 from radtl.lazy import moved_names
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 from radtl.png import encode_png
-from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 __all__ = [
     "Status",

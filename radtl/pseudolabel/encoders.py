@@ -39,10 +39,10 @@ from torch import nn
 from radtl.atomic import write_atomic, write_json_atomic
 from radtl.data.images import read_radiograph
 from radtl.dicom.errors import DicomConversionError
+from radtl.dicom.image import resize_longest_pad, to_uint8
 from radtl.engines.handlers import EpochLog, TerminalProgressBar
 from radtl.networks.autoencoder import ConvAutoencoder, DenseAutoencoder
 from radtl.pseudolabel.persistence import check_saved_format
-from radtl.transforms.spatial.functional import resize_longest_pad, to_uint8
 
 __all__ = [
     "FORMAT_VERSION",
@@ -522,7 +522,7 @@ def load_image(path: str | os.PathLike, image_size: int) -> torch.Tensor:
     """Load an image file as the CAE's input: ``(1, S, S)`` float32 in [0, 1] with ``S = image_size``.
 
     :func:`~radtl.data.images.read_radiograph` reads it (PNG/JPEG / 255; DICOM through radtl's
-    conversion), then :func:`~radtl.transforms.spatial.functional.resize_longest_pad` fits it into
+    conversion), then :func:`~radtl.dicom.image.resize_longest_pad` fits it into
     ``S x S`` keeping its aspect ratio, centred and zero-padded: the study's preprocessing (thesis
     2.3.2, 256 x 256 for clustering), and the same function as ``radtl convert``, the pack and the
     bundles' ``ResizeLongestPadd``. The result is rounded to 8 bits, as the converted archive the

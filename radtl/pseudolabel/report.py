@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from radtl.atomic import write_bytes_atomic
+from radtl.dicom.image import resize_longest_pad_uint8
 from radtl.png import encode_png
 from radtl.report import document
 from radtl.report.document import (
@@ -57,7 +58,6 @@ from radtl.report.figures import (
     embedding_plot,
     ranked_categories,
 )
-from radtl.transforms.spatial.functional import resize_longest_pad_uint8
 
 __all__ = [
     "cluster_mosaic",
@@ -134,7 +134,7 @@ def cluster_mosaic(
     Rows follow the sorted cluster ids. Each row starts with a label tile (the cluster id and, if
     given, its label text, e.g. "12 (kept)"), then up to ``per_cluster`` images drawn without
     replacement from that cluster's list, each read as grey and fitted into ``tile x tile`` with
-    black padding (the RadiologyNET resize, :func:`radtl.transforms.spatial.functional.resize_longest_pad_uint8`). A cluster
+    black padding (the RadiologyNET resize, :func:`radtl.dicom.image.resize_longest_pad_uint8`). A cluster
     with fewer images leaves black tiles. An image that cannot be read becomes a grey tile with
     a white X; how many there were is logged as a warning, and the mosaic is still written.
     The mosaic is ``len(images) * tile`` pixels high and ``(1 + per_cluster) * tile`` wide.

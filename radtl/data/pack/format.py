@@ -2,7 +2,7 @@
 
 A pack holds the images of a MONAI datalist already converted to what the bundles feed the network:
 one grey channel, the longest side resized to ``size`` and zero padded to ``size x size``
-(:func:`radtl.transforms.spatial.functional.resize_longest_pad` on
+(:func:`radtl.dicom.image.resize_longest_pad` on
 :func:`radtl.data.images.read_radiograph`'s image, the bundles' ``LoadRadiographd`` +
 ``ResizeLongestPadd``), rounded to 8 bits. Reading one is an ``np.load(mmap_mode="r")`` slice: no
 decoding, random access, shared page cache.

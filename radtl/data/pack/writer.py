@@ -47,9 +47,9 @@ from radtl.data.pack.format import (
     shard_paths,
 )
 from radtl.data.pack.reader import PackedImages
+from radtl.dicom.image import resize_longest_pad, to_uint8
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
-from radtl.transforms.spatial.functional import resize_longest_pad, to_uint8
 
 __all__ = ["PackResult", "ensure_pack", "write_pack"]
 
@@ -354,7 +354,7 @@ def _square_image_loader(size: int) -> Callable[[str], tuple[np.ndarray, tuple[i
     """``path -> (image, (H, W))``: the bundles' ``LoadRadiographd`` and ``ResizeLongestPadd``, to uint8.
 
     :func:`~radtl.data.images.read_radiograph` then
-    :func:`~radtl.transforms.spatial.functional.resize_longest_pad`, the functions under those transforms.
+    :func:`~radtl.dicom.image.resize_longest_pad`, the functions under those transforms.
     """
 
     def load_square(path: str) -> tuple[np.ndarray, tuple[int, int]]:

@@ -1,22 +1,10 @@
-"""Spatial transforms (``ResizeLongestPad``, the study's square resize): the maths, array transforms and their
-dictionary twins.
+"""Spatial transforms: ``ResizeLongestPad``, the study's square resize, and its dictionary twin.
 
-The names are imported on first use (:func:`radtl.lazy.lazy_exports`): ``radtl convert`` resizes with
-:mod:`~radtl.transforms.spatial.functional` (NumPy and PIL only) and must not import torch or MONAI.
+The resize itself is :func:`radtl.dicom.image.resize_longest_pad` (NumPy and PIL), which ``radtl convert``, the
+pack writer and the pseudo-labelling encoders call directly.
 """
 
-from radtl.lazy import lazy_exports
+from radtl.transforms.spatial.array import ResizeLongestPad
+from radtl.transforms.spatial.dictionary import ResizeLongestPadD, ResizeLongestPadd, ResizeLongestPadDict
 
-#: Each public name and the submodule that defines it, imported when the name is first read.
-_HOMES = {
-    "ResizeLongestPad": "array",
-    "ResizeLongestPadD": "dictionary",
-    "ResizeLongestPadDict": "dictionary",
-    "ResizeLongestPadd": "dictionary",
-    "resize_longest_pad": "functional",
-    "resize_longest_pad_uint8": "functional",
-    "resized_shape": "functional",
-    "to_uint8": "functional",
-}
-__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
-__all__ = sorted(_HOMES)
+__all__ = ["ResizeLongestPad", "ResizeLongestPadD", "ResizeLongestPadDict", "ResizeLongestPadd"]

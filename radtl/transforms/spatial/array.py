@@ -10,7 +10,7 @@ from monai.transforms import Transform
 from monai.utils import TransformBackends
 from monai.utils.type_conversion import convert_to_dst_type
 
-from radtl.transforms.spatial.functional import resize_longest_pad, resized_shape
+from radtl.dicom.image import resize_longest_pad, resized_shape
 
 __all__ = ["ResizeLongestPad"]
 
@@ -18,7 +18,7 @@ __all__ = ["ResizeLongestPad"]
 class ResizeLongestPad(Transform):
     """Fit a ``(C, H, W)`` image into ``(C, size, size)``: longer side ``size``, aspect kept, centred, zero padding.
 
-    The RadiologyNET resize (thesis 2.3.2), by :func:`~radtl.transforms.spatial.functional.resize_longest_pad`
+    The RadiologyNET resize (thesis 2.3.2), by :func:`~radtl.dicom.image.resize_longest_pad`
     (PIL's antialiased bilinear filter in float32, channel by channel): the same pixels as ``radtl convert``'s
     PNG export, the pack and the pseudo-labelling encoders. It replaces MONAI's
     ``Resize(size_mode="longest", anti_aliasing=True)`` + ``SpatialPad`` pair.
