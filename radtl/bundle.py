@@ -37,10 +37,13 @@ __all__ = [
     "BUNDLES_DIR",
     "BUNDLES_ENV",
     "PACKAGE_BUNDLES_DIR",
+    "PROPERTIES",
     "SETTINGS",
+    "Bundle",
     "BundleConfigError",
     "BundleInfo",
     "BundleKind",
+    "BundleKindError",
     "BundleNotFoundError",
     "BundleRunError",
     "Setting",
@@ -49,6 +52,7 @@ __all__ = [
     "bundle_config_files",
     "bundle_configs",
     "bundle_info",
+    "bundle_kind",
     "bundle_metadata",
     "bundle_root",
     "bundle_search_path",
@@ -214,11 +218,12 @@ def bundle_metadata(bundle: str | os.PathLike) -> dict:
 
 
 class BundleKind(str, Enum):
-    """What a bundle trains: read from its JSON by :func:`bundle_table` (no MONAI parse).
+    """What a bundle trains, as its ``metadata.json`` declares it (``"kind": "classification"``); each kind has the
+    properties of :data:`PROPERTIES` (:func:`bundle_kind` reads it, with no MONAI parse).
 
-    ``PRETRAINING``: ``train.json`` trains on a packed pseudo-label datalist (a ``pack``, no dataset ``layout``) and
-    exports a backbone; otherwise the format of the first output in ``metadata.json``'s ``network_data_format``:
-    ``segmentation``, ``regression`` or ``classes`` (``CLASSIFICATION``); ``OTHER`` for anything else.
+    ``PRETRAINING``: trains on a packed pseudo-label datalist and exports a backbone; ``CLASSIFICATION``,
+    ``REGRESSION`` and ``SEGMENTATION``: a downstream task on a dataset ``layout``; ``OTHER``: none of these (a
+    bundle without the declaration, or with one radtl does not know).
     """
 
     PRETRAINING = "pretraining"
@@ -259,14 +264,22 @@ def _plain(value: object) -> str:
     return value if isinstance(value, str) and not _EVALUATED.search(value) else ""
 
 
-def _kind(train: dict, metadata: dict) -> BundleKind:
-    if "pack" in train and "layout" not in train:
-        return BundleKind.PRETRAINING
-    outputs = metadata.get("network_data_format", {}).get("outputs", {})
-    first = next(iter(outputs.values()), {}) if isinstance(outputs, dict) else {}
-    form = first.get("format") if isinstance(first, dict) else None
-    return {"segmentation": BundleKind.SEGMENTATION, "regression": BundleKind.REGRESSION,
-            "classes": BundleKind.CLASSIFICATION}.get(form, BundleKind.OTHER)
+def _kind(metadata: dict) -> BundleKind:
+    """The kind ``metadata.json`` declares (its ``kind``); :attr:`BundleKind.OTHER` when it declares none radtl knows."""
+    try:
+        return BundleKind(metadata.get("kind"))
+    except ValueError:  # no declaration, or one radtl does not know
+        return BundleKind.OTHER
+
+
+def bundle_kind(bundle: str | os.PathLike) -> BundleKind:
+    """The kind a bundle's ``metadata.json`` declares (``"kind": "segmentation"``), read without MONAI; ``OTHER`` when
+    it declares none radtl knows.
+
+    Raises:
+        BundleNotFoundError: no such bundle.
+    """
+    return _kind(bundle_metadata(bundle))
 
 
 def bundle_info(name: str, folder: Path) -> BundleInfo:
@@ -281,7 +294,7 @@ def bundle_info(name: str, folder: Path) -> BundleInfo:
     network_def = train.get("network_def") if isinstance(train.get("network_def"), dict) else {}
     network = _plain(train.get("backbone")) or _plain(network_def.get("name"))
     task = metadata.get("task") or metadata.get("description") or ""
-    return BundleInfo(name, _kind(train, metadata), " ".join(str(task).split()), network, folder)
+    return BundleInfo(name, _kind(metadata), " ".join(str(task).split()), network, folder)
 
 
 def bundle_table() -> list[BundleInfo]:
@@ -894,3 +907,236 @@ def run_bundle(
         ran = " + ".join(file.name for file in files)
         raise BundleRunError(f"{folder.name} ({ran}): {text}", hint=getattr(cause, "hint", "") or None) from error
     return files
+
+
+# The bundle contract, after monai/bundle/properties.py: per kind, each property a bundle of that kind defines, with
+# its description, whether it is required and the config id that holds it (``#`` for a nested id); ``config`` is the
+# config the id is in, merged over train.json (MONAI keeps separate TrainProperties and InferProperties instead).
+_DESCRIPTION, _REQUIRED, _ID, _CONFIG = "description", "required", "id", "config"
+
+
+def _property(description: str, id_: str, required: bool = True, config: str = "train.json") -> dict:
+    return {_DESCRIPTION: description, _REQUIRED: required, _ID: id_, _CONFIG: config}
+
+
+_COMMON_PROPERTIES = {
+    "bundle_root": _property("root path of the bundle (radtl.bundle.bundle_root(name) by default).", "bundle_root"),
+    "output_dir": _property("where the run writes its checkpoints, history and tables.", "output_dir"),
+    "device": _property("target device to execute the bundle workflow.", "device"),
+    "max_epochs": _property("max number of epochs to execute the training.", "max_epochs"),
+    "lr": _property("the optimizer's learning rate (radtl sweep sets it).", "lr"),
+    "seed": _property("the seed of set_determinism.", "seed"),
+    "key_metric": _property("the validation metric that selects the checkpoint and stops early.", "key_metric"),
+    "network_def": _property(
+        "the network module, on the CPU, no weights loaded (dino_pretrain: student and teacher instead).",
+        "network_def",
+        required=False,
+    ),
+    "network": _property("network_def placed on the device (radtl.networks.place).", "network"),
+    "trainer": _property("training workflow engine.", "train#trainer"),
+    "train_handlers": _property("event-handlers of the training logic run by every process.", "train#handlers"),
+    "train_rank0_handlers": _property(
+        "event-handlers of the training logic run by the first process only (logs, exports).", "train#rank0_handlers"
+    ),
+    "evaluator": _property("validation workflow engine.", "validate#evaluator"),
+    "initialize": _property("expressions run before the workflow.", "initialize"),
+    "run": _property("the workflow.", "run"),
+}
+
+_DOWNSTREAM_PROPERTIES = {
+    "dataset_dir": _property("directory path of the dataset.", "dataset_dir"),
+    "layout": _property("the dataset layout radtl.data.prepare_datalist reads.", "layout"),
+    "datalist": _property("the split datalist: {split: [items]}.", "datalist"),
+    "backbone": _property("the network's architecture by name (radtl.networks.create).", "backbone"),
+    "init": _property("the initialisation: random, imagenet, radiologynet or a checkpoint's name.", "init"),
+    "pretrained": _property("a checkpoint whose backbone initialises the network (empty: none).", "pretrained"),
+    "network_input": _property("transforms from the loaded image to the network's input.", "network_input"),
+    "postprocessing": _property("transforms of the evaluator's output.", "postprocessing"),
+    "validate_rank0_handlers": _property(
+        "event-handlers of the validation logic run by the first process only (checkpoints, logs).",
+        "validate#rank0_handlers",
+    ),
+    "eval_checkpoint": _property("the checkpoint evaluate.json scores.", "ckpt_path", config="evaluate.json"),
+    "eval_split": _property("the split evaluate.json scores.", "eval_split", config="evaluate.json"),
+}
+
+_IMAGE_PROPERTIES = {
+    "image_size": _property("the side of the square network input, in pixels.", "image_size"),
+    "image_transforms": _property("transforms that load a radiograph to a (1, H, W) array.", "image_transforms"),
+}
+
+#: The properties each :class:`BundleKind` defines: name -> ``description``, ``required``, ``id`` (the config id
+#: holding it) and ``config`` (the config it is in, merged over ``train.json``), as MONAI's
+#: ``monai.bundle.properties.TrainProperties`` writes down a training bundle's. ``tests/test_bundle_contract.py``
+#: checks every bundle against its kind's; :meth:`Bundle.missing_properties` names what a bundle lacks.
+PROPERTIES: dict[BundleKind, dict[str, dict]] = {
+    BundleKind.CLASSIFICATION: {
+        **_COMMON_PROPERTIES,
+        **_DOWNSTREAM_PROPERTIES,
+        **_IMAGE_PROPERTIES,
+        "labels": _property("the class names, in the order of the network's outputs.", "labels"),
+    },
+    BundleKind.REGRESSION: {
+        **_COMMON_PROPERTIES,
+        **_DOWNSTREAM_PROPERTIES,
+        **_IMAGE_PROPERTIES,
+        "unit": _property("the unit of the regressed value (months).", "unit"),
+        "label_mean": _property("the mean the labels are standardised by.", "label_mean"),
+        "label_std": _property("the standard deviation the labels are standardised by.", "label_std"),
+    },
+    BundleKind.SEGMENTATION: {
+        **_COMMON_PROPERTIES,
+        **_DOWNSTREAM_PROPERTIES,
+        "labels": _property("the segment names, one per output channel.", "labels"),
+        "threshold": _property("the probability a voxel needs to be in the mask.", "threshold"),
+        "inferer": _property("MONAI Inferer object that runs the network over a whole volume.", "inferer"),
+        "inference_transforms": _property("transforms that load a series for inference.", "inference_transforms"),
+        "infer_checkpoint": _property("the checkpoint inference.json serves.", "ckpt_path", config="inference.json"),
+        "input_series": _property("the series folder inference.json reads.", "input_series", config="inference.json"),
+        "seg_output": _property("where inference.json writes its DICOM-SEGs.", "seg_output", config="inference.json"),
+        "fractional": _property(
+            "write a FRACTIONAL SEG of probabilities instead of a BINARY one.", "fractional", config="inference.json"
+        ),
+        "infer_mask": _property("transforms from probabilities to the binary mask.", "infer#mask", config="inference.json"),
+        "infer_evaluator": _property("inference workflow engine.", "infer#evaluator", config="inference.json"),
+    },
+    BundleKind.PRETRAINING: {
+        **_COMMON_PROPERTIES,
+        "datalist": _property("the pseudo-label datalist radtl pseudolabel wrote.", "datalist"),
+        "pack": _property("the packed datalist the training reads (radtl.data.ensure_pack).", "pack"),
+        "image_size": _property("the side of the square network input, in pixels.", "image_size"),
+        "backbone": _property("the pretrained backbone's architecture.", "backbone", required=False),
+    },
+    BundleKind.OTHER: {},
+}
+
+
+class BundleKindError(RadtlError, ValueError):
+    """A bundle of another kind than the tool takes (``radtl gradcam`` on a pretraining bundle)."""
+
+    hint = "`radtl bundles` lists each bundle's kind"
+
+
+class Bundle:
+    """One bundle as radtl's tools use it: its folder, metadata, declared kind and, parsed on first use, its configs'
+    parts by the names of its kind's :data:`PROPERTIES`.
+
+    Args:
+        bundle: the bundle's folder or name (:func:`resolve_bundle`).
+        settings: bundle settings applied over the configs (``{"output_dir": ..., "dataset_dir": ...}``); each must
+            be inert (:func:`check_inert`).
+        configs: the configs merged, in order (``["train.json", "inference.json"]``).
+
+    Raises:
+        BundleNotFoundError: no such bundle.
+    """
+
+    def __init__(
+        self,
+        bundle: str | os.PathLike,
+        settings: Mapping[str, object] | None = None,
+        configs: str | Sequence[str] = "train.json",
+    ) -> None:
+        self.root = resolve_bundle(bundle)
+        self.name = self.root.name
+        self.metadata = bundle_metadata(self.root)
+        self.kind = _kind(self.metadata)
+        self.settings = dict(settings or {})
+        self.configs = [configs] if isinstance(configs, str) else list(configs)
+        self._config = None
+        self._datalist = None
+
+    def __repr__(self) -> str:
+        return f"Bundle({self.name!r}, kind={self.kind.value!r}, root={str(self.root)!r})"
+
+    def require(self, *kinds: BundleKind, tool: str = "") -> Bundle:
+        """This bundle, when its kind is one of ``kinds``.
+
+        Raises:
+            BundleKindError: a bundle of another kind; the message names the bundles of ``kinds``.
+        """
+        if self.kind not in kinds:
+            wanted = " or ".join(kind.value for kind in kinds)
+            fitting = [row.name for row in bundle_table() if row.kind in kinds]
+            raise BundleKindError(
+                f"{tool + ': ' if tool else ''}bundle {self.name!r} is a {self.kind.value} bundle, not {wanted}"
+                + (f"; the {wanted} bundles are {', '.join(fitting)}" if fitting else "")
+            )
+        return self
+
+    def missing_properties(self) -> list[str]:
+        """The required properties of this bundle's kind (:data:`PROPERTIES`) its configs do not define, read as
+        plain JSON (nothing parsed)."""
+        merged: dict[str, dict] = {}
+        missing = []
+        for name, spec in PROPERTIES[self.kind].items():
+            if not spec[_REQUIRED]:
+                continue
+            config = spec[_CONFIG]
+            if config not in merged:
+                merged[config] = (
+                    read_bundle_config(self.root, [config]) if (self.root / "configs" / config).is_file() else {}
+                )
+            if not _lookup(merged[config], spec[_ID])[0]:
+                missing.append(name)
+        return missing
+
+    @property
+    def config(self):
+        """The merged configs as a parsed MONAI ``ConfigParser`` (:func:`load_bundle_config`), built on first use."""
+        if self._config is None:
+            self._config = load_bundle_config(self.root, self.settings, self.configs)
+        return self._config
+
+    def get(self, name: str):
+        """The parsed content of property ``name`` of this bundle's kind (``"evaluator"``), else of config id
+        ``name`` (``"infer#mask"``)."""
+        spec = PROPERTIES[self.kind].get(name)
+        return self.config.get_parsed_content(spec[_ID] if spec else name)
+
+    @property
+    def device(self):
+        """The bundle's ``device`` as a ``torch.device``."""
+        import torch
+
+        return torch.device(self.get("device"))
+
+    def network(self, checkpoint: str | os.PathLike | None = None):
+        """A new instance of the bundle's ``network_def`` with ``checkpoint`` (a ``model.pt`` the bundle trained)
+        loaded strictly, on the bundle's device, in eval mode.
+
+        Raises:
+            radtl.networks.CheckpointError: a checkpoint that is not this network's, key for key.
+        """
+        from radtl.networks import load_pretrained
+
+        network = self.config.get_parsed_content("network_def", lazy=False)
+        if checkpoint is not None:
+            load_pretrained(network, checkpoint, strict=True)
+        return network.to(self.device).eval()
+
+    def transforms(self, *ids: str):
+        """The transform lists of config ids ``ids`` chained as one ``Compose`` (``"image_transforms"``,
+        ``"network_input"``); by default the input a kind's network sees at inference."""
+        from monai.transforms import Compose
+
+        if not ids:
+            ids = ("inference_transforms",) if self.kind is BundleKind.SEGMENTATION else ("image_transforms",)
+            ids += ("network_input",)
+        chained: list = []
+        for id_ in ids:
+            part = self.config.get_parsed_content(id_)
+            chained += list(part.transforms) if isinstance(part, Compose) else list(part)
+        return Compose(chained)
+
+    def items(self, split: str) -> list[dict]:
+        """The datalist items of ``split`` (``training``, ``validation``, ``test``).
+
+        Raises:
+            ValueError: no such split in the datalist.
+        """
+        if self._datalist is None:
+            self._datalist = self.config.get_parsed_content("datalist")
+        if split not in self._datalist:
+            raise ValueError(f"no split {split!r} in the datalist; it has {', '.join(self._datalist)}")
+        return list(self._datalist[split])

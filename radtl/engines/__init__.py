@@ -10,6 +10,7 @@ from radtl.engines.dino import (
     DINOTrainer,
     build_teacher,
     cosine_schedule,
+    describe_pretraining,
     param_groups_for_weight_decay,
     update_teacher,
 )
@@ -36,6 +37,7 @@ from radtl.engines.probes import KNNAccuracy, knn_predict
 from radtl.engines.reports import ClassificationReport, RegressionReport, ReportError
 from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
 from radtl.lazy import moved_names
+from radtl.engines.wiring import handlers_for_rank, is_lower, lower_is_better, validation_metric
 
 __all__ = [
     "Accuracy",
@@ -60,11 +62,16 @@ __all__ = [
     "classification_scores",
     "confusion_matrix",
     "cosine_schedule",
+    "describe_pretraining",
+    "handlers_for_rank",
+    "is_lower",
     "knn_predict",
+    "lower_is_better",
     "param_groups_for_weight_decay",
     "per_class_scores",
     "regression_values",
     "update_teacher",
+    "validation_metric",
     "write_json",
 ]
 

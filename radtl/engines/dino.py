@@ -51,6 +51,7 @@ __all__ = [
     "DINOTrainer",
     "build_teacher",
     "cosine_schedule",
+    "describe_pretraining",
     "param_groups_for_weight_decay",
     "prepare_images",
     "random_patch_masks",
@@ -61,6 +62,22 @@ __all__ = [
 NO_WEIGHT_DECAY = ("cls_token", "mask_token", "position_embeddings")
 #: The teacher's momentum when no schedule is given (DINO's base value).
 DEFAULT_MOMENTUM = 0.996
+
+
+def describe_pretraining(ibot: bool, local_crops: int) -> str:
+    """How a DINO run pretrained, as its ``backbone.pt`` records it (:class:`radtl.engines.BackboneExport`'s
+    ``pretraining``): DINO's teacher (Caron et al. 2021), with iBOT's masked patch loss (Zhou et al. 2022) when
+    ``ibot``, with global crops only (OmniRad) when ``local_crops`` is 0.
+
+    Args:
+        ibot: whether the run adds iBOT's patch loss.
+        local_crops: the number of local crops per image.
+    """
+    return (
+        "DINO self-distillation (teacher)"
+        + (" with iBOT" if ibot else "")
+        + (", global crops only (OmniRad)" if local_crops == 0 else "")
+    )
 
 
 def cosine_schedule(

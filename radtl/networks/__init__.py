@@ -17,6 +17,7 @@ from radtl.networks.efficientnet import EfficientNet
 from radtl.networks.heads import BoneAgeRegressor
 from radtl.networks.inception import InceptionV3
 from radtl.networks.mobilenet import MobileNetV3
+from radtl.networks.placement import place
 from radtl.networks.registry import NETWORKS, STUDY_BACKBONES, available, create, register
 from radtl.networks.resnet import ResNet
 from radtl.networks.transfer import (
@@ -70,6 +71,7 @@ __all__ = [
     "input_mean",
     "input_std",
     "load_pretrained",
+    "place",
     "read_checkpoint",
     "register",
     "resize_position_embeddings",

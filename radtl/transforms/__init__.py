@@ -5,8 +5,9 @@ Grouped by operation, as MONAI groups its own; each group has ``array.py`` trans
 
 - :mod:`~radtl.transforms.io`: every loader and writer (``LoadDicomImage``, ``LoadRadiograph``,
   ``LoadPacked``, ``LoadCTVolume``, ``SaveDicomSeg``).
-- :mod:`~radtl.transforms.intensity`: ``VoiWindow`` (PS3.3 C.11.2.1.2).
-- :mod:`~radtl.transforms.label`: nodule masks (``NoduleMask``).
+- :mod:`~radtl.transforms.intensity`: ``VoiWindow`` (PS3.3 C.11.2.1.2), ``StandardizeLabel`` (z-scores and back).
+- :mod:`~radtl.transforms.label`: nodule masks (``NoduleMask``), ``CastLabel``, ``SegmentationMask`` (binary or
+  fractional, the mask a DICOM-SEG stores).
 - :mod:`~radtl.transforms.spatial`: ``ResizeLongestPad``, the study's square resize.
 - :mod:`~radtl.transforms.batch`: augmentation of whole batches on their device
   (``RandBatchAugment``, ``MultiCrop``).
@@ -40,10 +41,22 @@ _HOMES = {
     "SaveDicomSegD": "io.dictionary",
     "SaveDicomSegDict": "io.dictionary",
     "SaveDicomSegd": "io.dictionary",
+    "StandardizeLabel": "intensity.array",
+    "StandardizeLabelD": "intensity.dictionary",
+    "StandardizeLabelDict": "intensity.dictionary",
+    "StandardizeLabeld": "intensity.dictionary",
     "VoiWindow": "intensity.array",
     "VoiWindowD": "intensity.dictionary",
     "VoiWindowDict": "intensity.dictionary",
     "VoiWindowd": "intensity.dictionary",
+    "CastLabel": "label.array",
+    "CastLabelD": "label.dictionary",
+    "CastLabelDict": "label.dictionary",
+    "CastLabeld": "label.dictionary",
+    "SegmentationMask": "label.array",
+    "SegmentationMaskD": "label.dictionary",
+    "SegmentationMaskDict": "label.dictionary",
+    "SegmentationMaskd": "label.dictionary",
     "NoduleMask": "label.array",
     "NoduleMaskD": "label.dictionary",
     "NoduleMaskDict": "label.dictionary",

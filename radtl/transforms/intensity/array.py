@@ -15,7 +15,10 @@ from monai.utils.type_conversion import convert_to_dst_type
 
 from radtl.dicom.lut import VoiLutFunction, Window, apply_window
 
-__all__ = ["VoiWindow"]
+__all__ = [
+    "StandardizeLabel",
+    "VoiWindow",
+]
 
 
 class VoiWindow(Transform):
@@ -42,3 +45,33 @@ class VoiWindow(Transform):
         values = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
         out = apply_window(values, self.window, 0.0, self.out_max).astype(self.dtype)
         return convert_to_dst_type(out, img, dtype=self.dtype)[0]
+
+
+class StandardizeLabel(Transform):
+    """A regression target standardised, ``(y - mean) / std``, as a ``(1,)`` float32 tensor (what a one-output
+    regressor's MSE compares); with ``inverse``, a standardised value (a prediction) back to the label's unit,
+    ``y * std + mean``, and ``None`` (no label at inference) kept as ``None``.
+
+    Args:
+        mean: the labels' mean (bone age: the training set's mean age in months).
+        std: the labels' standard deviation, in the same unit.
+        inverse: undo the standardisation instead.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, mean: float, std: float, inverse: bool = False) -> None:
+        if std <= 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.mean = float(mean)
+        self.std = float(std)
+        self.inverse = inverse
+
+    def __call__(self, label):
+        if self.inverse:
+            return None if label is None else label * self.std + self.mean
+        return torch.as_tensor([(label - self.mean) / self.std], dtype=torch.float32)
+
+    def inverted(self) -> StandardizeLabel:
+        """The transform that undoes this one."""
+        return StandardizeLabel(self.mean, self.std, inverse=not self.inverse)

@@ -8,9 +8,16 @@ import numpy as np
 from monai.config import DtypeLike, KeysCollection
 from monai.transforms import MapTransform
 
-from radtl.transforms.intensity.array import VoiWindow
+from radtl.transforms.intensity.array import StandardizeLabel, VoiWindow
 
-__all__ = ["VoiWindowD", "VoiWindowDict", "VoiWindowd"]
+__all__ = [
+    "StandardizeLabeld",
+    "StandardizeLabelD",
+    "StandardizeLabelDict",
+    "VoiWindowD",
+    "VoiWindowDict",
+    "VoiWindowd",
+]
 
 
 class VoiWindowd(MapTransform):
@@ -49,3 +56,32 @@ class VoiWindowd(MapTransform):
 
 
 VoiWindowD = VoiWindowDict = VoiWindowd
+
+
+class StandardizeLabeld(MapTransform):
+    """Dictionary :class:`StandardizeLabel`: standardises (or, with ``inverse``, restores) each key's value.
+
+    Args:
+        keys: the keys to transform (``label``; ``["pred", "label"]`` with ``inverse``, in postprocessing).
+        mean: the labels' mean.
+        std: the labels' standard deviation.
+        inverse: undo the standardisation instead.
+        allow_missing_keys: leave out a key the item lacks (an inference item has no label).
+    """
+
+    backend = StandardizeLabel.backend
+
+    def __init__(
+        self, keys: KeysCollection, mean: float, std: float, inverse: bool = False, allow_missing_keys: bool = False
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.standardize = StandardizeLabel(mean, std, inverse)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.standardize(d[key])
+        return d
+
+
+StandardizeLabelD = StandardizeLabelDict = StandardizeLabeld
