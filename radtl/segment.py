@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from radtl.bundle import resolve_bundle, root_cause, run_workflow
+from radtl.bundle import Bundle, BundleKind, root_cause, run_workflow
 from radtl.data import series_datalist
 from radtl.dicom.pacs import fetch_series, send
 from radtl.dicom.seg import names_a_folder, seg_path
@@ -128,13 +128,14 @@ def segment_series(
 
     Raises:
         FileNotFoundError: no trained checkpoint, or no series folder.
+        radtl.bundle.BundleKindError: a bundle that is not a segmentation bundle.
         radtl.dicom.series.SeriesError: a folder that is not one complete CT series.
         SegmentOutputError: several series for one ``out`` file, or SEGs already there without ``overwrite``.
         radtl.errors.UsageError: an unknown ``preview_window``.
     """
     if preview:
         resolve_window(preview_window)  # an unknown window is refused before the model runs
-    root = resolve_bundle(bundle)
+    root = Bundle(bundle).require(BundleKind.SEGMENTATION, tool="radtl segment").root
     checkpoint = Path(checkpoint) if checkpoint else root / "models" / "model.pt"
     if not checkpoint.is_file():
         raise FileNotFoundError(

@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from radtl.atomic import write_json_atomic, write_text_atomic
-from radtl.bundle import checked_settings, resolve_bundle, root_cause, run_workflow, split_values
+from radtl.bundle import Bundle, BundleKind, checked_settings, root_cause, run_workflow, split_values
 from radtl.energy import RunMeter
 from radtl.networks.transfer import INITS
 
@@ -114,6 +114,10 @@ def plan_runs(
             train_fractions, backbones, inits, lrs, range(repeats)
         )
     ]
+
+
+#: The kinds of bundle a sweep fine-tunes: those with the study's protocol (``train.json`` + ``evaluate.json``).
+_SWEPT = (BundleKind.CLASSIFICATION, BundleKind.REGRESSION, BundleKind.SEGMENTATION)
 
 
 def _read_config(bundle: Path) -> dict:
@@ -246,9 +250,10 @@ def sweep(
     Raises:
         radtl.bundle.SettingError: a setting (of ``overrides`` or of the grid) that is not one of
             :data:`radtl.bundle.SETTINGS`, or not of its type and bounds; nothing has run.
+        radtl.bundle.BundleKindError: a bundle that does not fine-tune (a pretraining bundle).
     """
     overrides = checked_settings(overrides, "radtl sweep")
-    bundle = resolve_bundle(bundle)
+    bundle = Bundle(bundle).require(*_SWEPT, tool="radtl sweep").root
     config = _read_config(bundle)
     backbones = split_values(backbones) if backbones else list(config.get("study_backbones", [config["backbone"]]))
     specs = plan_runs(

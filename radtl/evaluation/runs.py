@@ -31,7 +31,7 @@ from monai.transforms import Compose
 from tqdm.auto import tqdm
 
 from radtl.atomic import write_json_atomic, write_text_atomic
-from radtl.bundle import load_bundle_config
+from radtl.bundle import Bundle, BundleKind
 from radtl.errors import MissingPackageError
 from radtl.evaluation.frozen import frozen_evaluation, lora_finetune
 from radtl.evaluation.probes import extract_features
@@ -51,7 +51,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 class BundleTask:
-    """A classification bundle's parts, taken from its ``train.json`` by name.
+    """A classification bundle's parts, taken from its ``train.json`` by name (:class:`radtl.bundle.Bundle`).
 
     Args:
         bundle: a bundle folder or name (``btmr``, ``covid19_cxr``, ``grazpedwri_osteopenia``).
@@ -62,30 +62,23 @@ class BundleTask:
     def __init__(self, bundle: str | os.PathLike, output_dir: str | os.PathLike, **settings) -> None:
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.config = load_bundle_config(bundle, {"output_dir": str(self.output_dir), **settings})
-        if "labels" not in self.config.get() or "image_transforms" not in self.config.get():
-            raise ValueError(f"{bundle}: not an image classification bundle (no labels / image_transforms)")
+        self.bundle = Bundle(bundle, {"output_dir": str(self.output_dir), **settings})
+        self.bundle.require(BundleKind.CLASSIFICATION)
+        self.config = self.bundle.config
         self.labels: list[str] = list(self.config["labels"])
         self.architecture: str = str(self.config["backbone"])
-        self.device = torch.device(self.config.get_parsed_content("device"))
-        self.image_size = int(self.config.get_parsed_content("image_size"))
-        self.load = Compose(self.config.get_parsed_content("image_transforms"))
-        self.network_input = Compose(self.config.get_parsed_content("network_input"))
-        self._datalist = None
+        self.device = self.bundle.device
+        self.image_size = int(self.bundle.get("image_size"))
+        self.load = self.bundle.transforms("image_transforms")
+        self.network_input = self.bundle.transforms("network_input")
 
     def items(self, split: str) -> list[dict]:
         """The datalist items of ``split`` (``training``, ``validation``, ``test``)."""
-        if self._datalist is None:
-            self._datalist = self.config.get_parsed_content("datalist")
-        if split not in self._datalist:
-            raise ValueError(f"no split {split!r} in the datalist; it has {', '.join(self._datalist)}")
-        return list(self._datalist[split])
+        return self.bundle.items(split)
 
     def classifier(self, checkpoint: str | os.PathLike) -> torch.nn.Module:
         """The bundle's network with a fine-tuned checkpoint (``model.pt``) loaded strictly, in eval mode."""
-        network = self.config.get_parsed_content("network_def", lazy=False)
-        load_pretrained(network, checkpoint, strict=True)
-        return network.to(self.device).eval()
+        return self.bundle.network(checkpoint)
 
     def backbone(self, checkpoint: str | os.PathLike | None, num_classes: int = 0) -> torch.nn.Module:
         """The bundle's architecture with any radtl checkpoint's backbone (head left out), in eval mode."""

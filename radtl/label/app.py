@@ -33,10 +33,11 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 import radtl
 from radtl.bundle import (
+    Bundle,
+    BundleKind,
     Setting,
-    available_bundles,
+    bundle_table,
     checked_settings,
-    load_bundle_config,
     parse_bool,
     resolve_bundle,
 )
@@ -51,28 +52,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODELS = "luna_nodule_seg"
 
 
-def _kind(config: dict) -> str | None:
-    """What the app can serve of a parsed ``train.json``: ``"segmentation"``, ``"classification"`` or None."""
-    if "inference_transforms" in config and "inferer" in config:
-        return "segmentation"
-    if "image_transforms" in config and "labels" in config:
-        return "classification"
-    return None
+#: The kinds of bundle the app serves (:class:`radtl.bundle.BundleKind`, declared in each ``metadata.json``).
+SERVABLE = (BundleKind.SEGMENTATION, BundleKind.CLASSIFICATION)
 
 
 def servable_bundles() -> list[str]:
-    """radtl's bundles that the app can serve."""
-    return [name for name in available_bundles() if _kind(load_bundle_config(name).get())]
+    """radtl's bundles that the app can serve: those of a kind in :data:`SERVABLE`."""
+    return [row.name for row in bundle_table() if row.kind in SERVABLE]
 
 
-def bundle_kind(bundle: str | os.PathLike) -> str:
-    """``"segmentation"`` or ``"classification"``, from the parts the bundle's ``train.json`` defines.
+def bundle_kind(bundle: str | os.PathLike) -> BundleKind:
+    """``segmentation`` or ``classification``: the kind the bundle's ``metadata.json`` declares.
 
     Raises:
         ValueError: a bundle the app cannot serve (a pretraining bundle, the bone-age regressor).
     """
-    kind = _kind(load_bundle_config(bundle).get())
-    if kind is None:
+    kind = Bundle(bundle).kind
+    if kind not in SERVABLE:
         raise ValueError(
             f"bundle {Path(bundle).name!r} is neither a segmentation nor a classification bundle; "
             f"servable: {', '.join(servable_bundles())}"
@@ -135,8 +131,8 @@ class RadtlApp(MONAILabelApp):
             return PacsDatastore(
                 self.studies, settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER, cache, allow_delete=self.allow_delete
             )
-        segmentation = [name for name, kind in self.kinds.items() if kind == "segmentation"]
-        segments = max((len(load_bundle_config(name)["labels"]) for name in segmentation), default=1)
+        segmentation = [name for name, kind in self.kinds.items() if kind is BundleKind.SEGMENTATION]
+        segments = max((len(Bundle(name).config["labels"]) for name in segmentation), default=1)
         return FolderDatastore(
             self.studies,
             segments=segments,
@@ -149,7 +145,7 @@ class RadtlApp(MONAILabelApp):
     def init_infers(self) -> dict[str, InferTask]:
         infers: dict[str, InferTask] = {}
         for name, kind in self.kinds.items():
-            task = BundleSegmentation if kind == "segmentation" else BundleClassification
+            task = BundleSegmentation if kind is BundleKind.SEGMENTATION else BundleClassification
             infers[name] = task(name, self.checkpoints(name), self.bundle_settings[name])
             if not infers[name].is_valid():
                 logger.warning(
@@ -165,7 +161,7 @@ class RadtlApp(MONAILabelApp):
                 name, self.model_dir / name, self.checkpoints(name), self.bundle_settings[name], self.validation_every
             )
             for name, kind in self.kinds.items()
-            if kind == "segmentation"
+            if kind is BundleKind.SEGMENTATION
         }
 
     def infer(self, request: dict, datastore: Datastore | None = None) -> dict:

@@ -36,17 +36,15 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 from radtl.atomic import write_text_atomic
 from radtl.bundle import (
-    bundle_metadata,
+    Bundle,
     check_inert,
     checked_settings,
-    load_bundle_config,
     resolve_bundle,
     root_cause,
     run_workflow,
 )
 from radtl.dicom.series import series_files
 from radtl.errors import RadtlError
-from radtl.networks import load_pretrained
 
 __all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "LabelTaskError", "write_label"]
 
@@ -81,12 +79,11 @@ class _BundleTask:
         settings: dict,
         configs: Sequence[str],
     ) -> None:
-        self.root = resolve_bundle(bundle)
-        self.name = self.root.name
-        self.metadata = bundle_metadata(self.root)
-        self.bundle_config = load_bundle_config(self.root, dict(settings), configs)
+        self.bundle = Bundle(bundle, dict(settings), configs)
+        self.root, self.name, self.metadata = self.bundle.root, self.bundle.name, self.bundle.metadata
+        self.bundle_config = self.bundle.config
         self.checkpoints = [Path(c) for c in checkpoints]
-        self.device = torch.device(self.bundle_config.get_parsed_content("device"))
+        self.device = self.bundle.device
         self._lock = threading.Lock()
         self._network: torch.nn.Module | None = None
         self._loaded: tuple[Path, float] | None = None
@@ -110,9 +107,7 @@ class _BundleTask:
         with self._lock:
             stamp = (checkpoint, checkpoint.stat().st_mtime)
             if self._network is None or self._loaded != stamp:
-                network = self.bundle_config.get_parsed_content("network_def", lazy=False)
-                load_pretrained(network, checkpoint, strict=True)
-                self._network, self._loaded = network.to(self.device).eval(), stamp
+                self._network, self._loaded = self.bundle.network(checkpoint), stamp
                 logger.info("%s: serving %s", self.name, checkpoint)
             return self._network, checkpoint
 
@@ -133,7 +128,8 @@ class BundleSegmentation(_BundleTask, InferTask):
     def __init__(
         self, bundle: str | os.PathLike, checkpoints: Sequence[str | os.PathLike], settings: dict | None = None
     ):
-        _BundleTask.__init__(self, bundle, checkpoints, settings or {}, ["train.json", "inference.json"])
+        binary = {**(settings or {}), "fractional": False}  # the label goes back as a mask, whatever ``fractional`` says
+        _BundleTask.__init__(self, bundle, checkpoints, binary, ["train.json", "inference.json"])
         self.labels_list = [str(label) for label in self.bundle_config["labels"]]
         InferTask.__init__(
             self,
@@ -143,13 +139,10 @@ class BundleSegmentation(_BundleTask, InferTask):
             description=self.summary(),
             config={"threshold": self.bundle_config["threshold"]},
         )
-        self.preprocess = Compose(
-            self.bundle_config.get_parsed_content("inference_transforms")
-            + self.bundle_config.get_parsed_content("network_input")
-        )
+        self.preprocess = self.bundle.transforms("inference_transforms", "network_input")
         self.inferer = self.bundle_config.get_parsed_content("inferer")
         self.postprocess = Compose(
-            [Activationsd(keys="pred", sigmoid=True), *self.bundle_config.get_parsed_content("infer#mask")]
+            [Activationsd(keys="pred", sigmoid=True), self.bundle_config.get_parsed_content("infer#mask")]
         )
 
     def __call__(self, request: dict) -> tuple[str, dict]:
@@ -196,10 +189,7 @@ class BundleClassification(_BundleTask, InferTask):
             dimension=2,
             description=self.summary(),
         )
-        self.preprocess = Compose(
-            self.bundle_config.get_parsed_content("image_transforms")
-            + self.bundle_config.get_parsed_content("network_input")
-        )
+        self.preprocess = self.bundle.transforms("image_transforms", "network_input")
         self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
 
     def _image_file(self, image_path: str) -> str:
