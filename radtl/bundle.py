@@ -7,6 +7,11 @@ A bundle name is looked up in one order (:func:`bundle_search_path`): the workin
 as it is. :func:`bundle_table` lists them from their JSON alone, and this module imports neither MONAI nor torch
 until a bundle is parsed or run.
 
+Each bundle declares its kind in ``metadata.json`` (:class:`BundleKind`); :data:`PROPERTIES` writes down, after
+``monai/bundle/properties.py``, the config ids a bundle of each kind defines. :class:`Bundle` is how radtl's tools
+take a bundle: its folder, metadata and kind, its parts by property name, its network with a trained checkpoint
+(strict, eval mode), its transforms and the items of a split.
+
 MONAI's ``ConfigParser`` evaluates a string that starts with ``$`` (a Python expression), resolves one that is
 ``@id`` (a reference) or starts with ``%`` (a macro: another config file), and instantiates a dict with a
 ``_target_``. So no text from a request, a ``--conf`` value, the command line or a datalist reaches it as it came:
