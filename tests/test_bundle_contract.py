@@ -6,6 +6,7 @@ and the named transforms and functions the bundles' JSON wires instead of expres
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -82,14 +83,9 @@ def test_the_segmentation_mask_is_binary_unless_the_seg_is_fractional():
 
 
 def test_wiring_functions_for_a_metric_that_is_better_lower():
-    class State:
-        metrics = {"mae": 8.5}
-
-    class Engine:
-        state = State()
-
-    assert lower_is_better("mae")(Engine()) == -8.5
-    assert validation_metric(Engine(), "mae")(None) == 8.5
+    engine = SimpleNamespace(state=SimpleNamespace(metrics={"mae": 8.5}))
+    assert lower_is_better("mae")(engine) == -8.5
+    assert validation_metric(engine, "mae")(None) == 8.5
     assert is_lower(8.0, 8.5) and not is_lower(9.0, 8.5)
 
 
