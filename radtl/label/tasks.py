@@ -17,7 +17,6 @@ bundle's ``models/model.pt``. A checkpoint replaced on disk is loaded again at t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -34,7 +33,7 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.interfaces.tasks.train import TrainTask
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import write_json_atomic
 from radtl.bundle import (
     Bundle,
     check_inert,
@@ -303,7 +302,7 @@ class BundleFineTune(TrainTask):
         settings.pop("validation_every", None)
         settings.update(requested)
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.output_dir / "datalist.json", json.dumps(datalist, indent=2))
+        write_json_atomic(self.output_dir / "datalist.json", datalist, indent=2)
         overrides = {
             **settings,
             "bundle_root": str(self.root),
