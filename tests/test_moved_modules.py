@@ -13,6 +13,7 @@ MOVED_MODULES = {
     "radtl.seg.preview": "radtl.dicom.seg_preview",
     "radtl.seg.segment": "radtl.segment",
     "radtl.engines.energy": "radtl.energy",
+    "radtl.data.packed": "radtl.data.pack",
 }
 MOVED_NAMES = [
     ("radtl.dicom.convert", "read_display_frames", "radtl.dicom.frames"),
@@ -20,6 +21,18 @@ MOVED_NAMES = [
     ("radtl.data.inputs", "INITS", "radtl.networks.transfer"),
     ("radtl.engines", "probe", "radtl.evaluation.probes"),
     ("radtl.engines.probes", "extract_features", "radtl.evaluation.probes"),
+    # the transforms' old groups: every name is importable from radtl.transforms
+    *((old, name, "radtl.transforms") for old, names in {
+        "radtl.transforms.dicom": ["LoadDicomImage", "LoadDicomImaged", "VoiWindow", "VoiWindowd"],
+        "radtl.transforms.dicom.array": ["LoadDicomImage", "VoiWindow"],
+        "radtl.transforms.dicom.dictionary": ["LoadDicomImageD", "VoiWindowDict"],
+        "radtl.transforms.ct": ["LoadCTVolume", "LoadCTVolumed", "NoduleMaskd", "nodule_mask", "LPS_TO_RAS"],
+        "radtl.transforms.ct.array": ["LoadCTVolume", "NoduleSpheres", "nodule_mask", "LPS_TO_RAS"],
+        "radtl.transforms.ct.dictionary": ["LoadCTVolumed", "NoduleMaskd"],
+        "radtl.transforms.seg": ["SaveDicomSeg", "SaveDicomSegd"],
+        "radtl.transforms.seg.array": ["SaveDicomSeg"],
+        "radtl.transforms.seg.dictionary": ["SaveDicomSegd"],
+    }.items() for name in names),
 ]
 
 
@@ -43,3 +56,22 @@ def test_radtl_dicom_exports_the_frames_and_the_convert_command_from_their_new_m
     from radtl.dicom import convert, frames
 
     assert radtl.dicom.display_frames is frames.display_frames and radtl.dicom.convert_tree is convert.convert_tree
+
+
+def test_the_old_nodule_transform_name_warns_and_is_nodule_mask():
+    import radtl.transforms
+
+    with pytest.warns(DeprecationWarning, match="NoduleSpheres is deprecated"):
+        transform = radtl.transforms.NoduleSpheres()
+    assert isinstance(transform, radtl.transforms.NoduleMask)
+
+
+def test_resize_with_pad_warns_and_is_the_uint8_square_resize():
+    import numpy as np
+
+    from radtl.dicom.image import resize_longest_pad_uint8, resize_with_pad
+
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    with pytest.warns(DeprecationWarning, match="resize_with_pad is deprecated"):
+        square = resize_with_pad(image, 8)
+    assert np.array_equal(square, resize_longest_pad_uint8(image, 8))

@@ -1,30 +1,9 @@
-"""Deprecated: moved to :mod:`radtl.transforms.io` (LoadCTVolume) and :mod:`radtl.transforms.label` (NoduleMask); import from ``radtl.transforms``."""
+"""Deprecated: moved to :mod:`radtl.transforms.io` (LoadCTVolume) and :mod:`radtl.transforms.label`
+(NoduleMask); import from ``radtl.transforms``."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.io import (
-    LPS_TO_RAS,
-    LoadCTVolume,
-    LoadCTVolumeD,
-    LoadCTVolumed,
-    LoadCTVolumeDict,
-)
-from radtl.transforms.label import (
-    NoduleMaskD,
-    NoduleMaskd,
-    NoduleMaskDict,
-    NoduleSpheres,
-    nodule_mask,
-)
-
-warnings.warn(
-    "radtl.transforms.ct is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io (LoadCTVolume) and radtl.transforms.label (NoduleMask))",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "LPS_TO_RAS",
     "LoadCTVolume",
     "LoadCTVolumeD",
@@ -36,3 +15,4 @@ __all__ = [
     "NoduleSpheres",
     "nodule_mask",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,28 +1,12 @@
-"""Deprecated: moved to :mod:`radtl.transforms.io.array` and :mod:`radtl.transforms.label`; import from ``radtl.transforms``."""
+"""Deprecated: moved to :mod:`radtl.transforms.io.array` and :mod:`radtl.transforms.label`;
+import from ``radtl.transforms`` (issue 23)."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.io.array import (
-    LPS_TO_RAS,
-    LoadCTVolume,
-)
-from radtl.transforms.label.array import (
-    NoduleSpheres,
-)
-from radtl.transforms.label.functional import (
-    nodule_mask,
-)
-
-warnings.warn(
-    "radtl.transforms.ct.array is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io.array and radtl.transforms.label)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "LPS_TO_RAS",
     "LoadCTVolume",
     "NoduleSpheres",
     "nodule_mask",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,26 +1,9 @@
-"""Deprecated: moved to :mod:`radtl.transforms.io.dictionary` and :mod:`radtl.transforms.label.dictionary`; import from ``radtl.transforms``."""
+"""Deprecated: moved to :mod:`radtl.transforms.io.dictionary` and :mod:`radtl.transforms.label.dictionary`;
+import from ``radtl.transforms`` (issue 23)."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.io.dictionary import (
-    LoadCTVolumeD,
-    LoadCTVolumed,
-    LoadCTVolumeDict,
-)
-from radtl.transforms.label.dictionary import (
-    NoduleMaskD,
-    NoduleMaskd,
-    NoduleMaskDict,
-)
-
-warnings.warn(
-    "radtl.transforms.ct.dictionary is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io.dictionary and radtl.transforms.label.dictionary)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "LoadCTVolumeD",
     "LoadCTVolumeDict",
     "LoadCTVolumed",
@@ -28,3 +11,4 @@ __all__ = [
     "NoduleMaskDict",
     "NoduleMaskd",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,28 +1,9 @@
-"""Deprecated: moved to :mod:`radtl.transforms.io` (LoadDicomImage) and :mod:`radtl.transforms.intensity` (VoiWindow); import from ``radtl.transforms``."""
+"""Deprecated: moved to :mod:`radtl.transforms.io` (LoadDicomImage) and :mod:`radtl.transforms.intensity` (VoiWindow);
+import from ``radtl.transforms`` (issue 23)."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.intensity import (
-    VoiWindow,
-    VoiWindowD,
-    VoiWindowd,
-    VoiWindowDict,
-)
-from radtl.transforms.io import (
-    LoadDicomImage,
-    LoadDicomImageD,
-    LoadDicomImaged,
-    LoadDicomImageDict,
-)
-
-warnings.warn(
-    "radtl.transforms.dicom is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io (LoadDicomImage) and radtl.transforms.intensity (VoiWindow))",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "LoadDicomImage",
     "LoadDicomImageD",
     "LoadDicomImageDict",
@@ -32,3 +13,4 @@ __all__ = [
     "VoiWindowDict",
     "VoiWindowd",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,26 +1,9 @@
-"""Deprecated: moved to :mod:`radtl.transforms.io.dictionary` and :mod:`radtl.transforms.intensity.dictionary`; import from ``radtl.transforms``."""
+"""Deprecated: moved to :mod:`radtl.transforms.io.dictionary` and :mod:`radtl.transforms.intensity.dictionary`;
+import from ``radtl.transforms`` (issue 23)."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.intensity.dictionary import (
-    VoiWindowD,
-    VoiWindowd,
-    VoiWindowDict,
-)
-from radtl.transforms.io.dictionary import (
-    LoadDicomImageD,
-    LoadDicomImaged,
-    LoadDicomImageDict,
-)
-
-warnings.warn(
-    "radtl.transforms.dicom.dictionary is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io.dictionary and radtl.transforms.intensity.dictionary)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "LoadDicomImageD",
     "LoadDicomImageDict",
     "LoadDicomImaged",
@@ -28,3 +11,4 @@ __all__ = [
     "VoiWindowDict",
     "VoiWindowd",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,24 +1,11 @@
 """Deprecated: moved to :mod:`radtl.transforms.io`; import from ``radtl.transforms``."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.io import (
-    SaveDicomSeg,
-    SaveDicomSegD,
-    SaveDicomSegd,
-    SaveDicomSegDict,
-)
-
-warnings.warn(
-    "radtl.transforms.seg is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
+_MOVED = [
     "SaveDicomSeg",
     "SaveDicomSegD",
     "SaveDicomSegDict",
     "SaveDicomSegd",
 ]
+__getattr__ = moved_names(__name__, dict.fromkeys(_MOVED, "radtl.transforms"))

@@ -1,18 +1,5 @@
 """Deprecated: moved to :mod:`radtl.transforms.io.array`; import from ``radtl.transforms``."""
 
-import warnings
+from radtl.lazy import moved_names
 
-from radtl.transforms.io.array import (
-    SaveDicomSeg,
-)
-
-warnings.warn(
-    "radtl.transforms.seg.array is deprecated and will be removed in the next release: import from radtl.transforms "
-    "(radtl.transforms.io.array)",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-__all__ = [
-    "SaveDicomSeg",
-]
+__getattr__ = moved_names(__name__, dict.fromkeys(["SaveDicomSeg"], "radtl.transforms"))
