@@ -3,7 +3,7 @@
 
 The script
 
-1. writes ``--count`` seeded mutants of pydicom's test files (``tests/mutants.py``: truncations,
+1. writes ``--count`` seeded mutants of pydicom's test files (``tests/support/mutants.py``: truncations,
    flipped bytes, absurd Image Pixel Module values, huge declared lengths, bad windows, the
    deflate bomb, the RLE bomb, the 1x1 RLE image that panics pylibjpeg-rle);
 2. runs ``radtl convert MUTANTS OUT`` and ``radtl index MUTANTS DB`` with their default options,
@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from radtl.dicom.index import query  # noqa: E402
-from tests.mutants import HOSTILE_KINDS, SOURCES, write_mutants  # noqa: E402
+from tests.support.mutants import HOSTILE_KINDS, SOURCES, write_mutants  # noqa: E402
 
 MEMORY_LIMIT_KB = 2_000_000
 

@@ -972,7 +972,7 @@ _IMAGE_PROPERTIES = {
 
 #: The properties each :class:`BundleKind` defines: name -> ``description``, ``required``, ``id`` (the config id
 #: holding it) and ``config`` (the config it is in, merged over ``train.json``), as MONAI's
-#: ``monai.bundle.properties.TrainProperties`` writes down a training bundle's. ``tests/test_bundle_contract.py``
+#: ``monai.bundle.properties.TrainProperties`` writes down a training bundle's. ``tests/bundles/test_bundle_contract.py``
 #: checks every bundle against its kind's; :meth:`Bundle.missing_properties` names what a bundle lacks.
 PROPERTIES: dict[BundleKind, dict[str, dict]] = {
     BundleKind.CLASSIFICATION: {

@@ -18,8 +18,8 @@ import radtl
 from radtl.cli import RadtlCLI, main
 from radtl.commands import commands
 from radtl.errors import RadtlError
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "monai", "ignite")
 
 #: Run a radtl command in a fresh interpreter, then print which heavy packages it imported (as JSON, last line).

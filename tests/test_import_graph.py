@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "radtl"
+from tests.support.paths import REPO
+
+PACKAGE = REPO / "radtl"
 
 
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:

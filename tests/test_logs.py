@@ -8,7 +8,6 @@ import logging.config
 import subprocess
 import sys
 import types
-from pathlib import Path
 
 import pytest
 from ignite.engine import Engine, Events
@@ -17,8 +16,8 @@ from ignite.handlers import EarlyStopping
 import radtl.logs
 from radtl.engines import EpochLog, TerminalProgressBar
 from radtl.engines import handlers as handlers_module
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 BUNDLES = sorted(p.parent.parent.name for p in (REPO / "bundles").glob("*/configs/train.json"))
 ENGINE_INFO = "ignite.engine.engine.Engine"
 

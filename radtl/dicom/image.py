@@ -15,7 +15,7 @@ radtl goes through this one float computation, so the same file gives the same p
 
 Against the study's own resize (PIL ``"L"`` bilinear on the 8-bit image, 8-bit fixed-point
 arithmetic), the float computation differs by at most one grey level on a small fraction of pixels
-(``tests/transforms/test_resize.py`` measures it on real files).
+(``tests/dicom/test_resize.py`` measures it on real files).
 
 
 Every loader, writer and transform of radtl resizes with these functions; they need NumPy and PIL only,

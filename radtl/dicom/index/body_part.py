@@ -205,7 +205,7 @@ def load_body_part_rules(path: str | os.PathLike | None = None) -> BodyPartRules
 
 @functools.lru_cache(maxsize=1)
 def _default_rules() -> BodyPartRules:
-    # radtl's own file is checked against the DICOM dictionary by tests/test_body_part.py, not at every query:
+    # radtl's own file is checked against the DICOM dictionary by tests/dicom/index/test_body_part.py, not at every query:
     # the lookup imports pydicom, which `radtl query` otherwise never needs
     return _load(DEFAULT_RULES_PATH, dictionary=False)
 
