@@ -29,10 +29,8 @@ import io
 import itertools
 import json
 import logging
-import math
 import os
 import shutil
-import statistics
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -42,8 +40,9 @@ from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.bundle import Bundle, BundleKind, checked_settings, root_cause, run_workflow, split_values
 from radtl.energy import RunMeter
 from radtl.networks.transfer import INITS
+from radtl.stats.selection import select_best
 
-__all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "select_best", "sweep"]
+__all__ = ["STUDY_LRS", "RunSpec", "parse_inits", "plan_runs", "sweep"]
 
 logger = logging.getLogger("radtl.sweep")
 
@@ -175,40 +174,6 @@ def _write_csv(rows: Sequence[dict], path: Path) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, text.getvalue())
-
-
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def select_best(results: Sequence[dict]) -> list[dict]:
-    """The study's model selection: per (backbone, init, train fraction), the learning rate with the
-    best mean validation score; its test metrics as mean and SD over its runs, and the best run
-    (best validation score) with its test metrics."""
-    ok = [r for r in results if r.get("status") == "ok" and r.get(f"val_{r['key_metric']}") is not None]
-    rows = []
-    for (backbone, init, fraction), group in itertools.groupby(
-        sorted(ok, key=lambda r: (r["backbone"], r["init"], r["train_fraction"], r["lr"])),
-        key=lambda r: (r["backbone"], r["init"], r["train_fraction"]),
-    ):
-        group = list(group)
-        key, higher = group[0]["key_metric"], group[0]["higher_is_better"]
-        sign = 1 if higher else -1
-        by_lr = {lr: list(runs) for lr, runs in itertools.groupby(group, key=lambda r: r["lr"])}
-        lr, runs = max(by_lr.items(), key=lambda kv: sign * statistics.fmean(r[f"val_{key}"] for r in kv[1]))
-        best = max(runs, key=lambda r: sign * r[f"val_{key}"])
-        row = {"backbone": backbone, "init": init, "train_fraction": fraction, "lr": lr, "runs": len(runs)}
-        row[f"val_{key}_mean"] = statistics.fmean(r[f"val_{key}"] for r in runs)
-        for metric in sorted({k for r in runs for k in r if k.startswith("test_")}):
-            values = [r[metric] for r in runs if isinstance(r.get(metric), (int, float))]
-            if values:
-                row[f"{metric}_mean"], row[f"{metric}_sd"] = _mean_sd(values)
-        converged = [r["epochs_to_convergence"] for r in runs if r.get("epochs_to_convergence")]
-        row["epochs_to_convergence_mean"] = statistics.fmean(converged) if converged else math.nan
-        row["best_run"] = best["run_id"]
-        row.update({f"best_run_{k}": v for k, v in best.items() if k.startswith("test_")})
-        rows.append(row)
-    return rows
 
 
 def _curves(results: Sequence[dict], runs_dir: Path) -> list[dict]:

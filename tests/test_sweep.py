@@ -10,7 +10,8 @@ import torch
 
 from radtl.cli import main
 from radtl.networks import create
-from radtl.sweep import RunSpec, parse_inits, plan_runs, select_best
+from radtl.stats import select_best
+from radtl.sweep import RunSpec, parse_inits, plan_runs
 
 
 def _rows(path):

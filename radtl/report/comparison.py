@@ -36,7 +36,7 @@ from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.report.document import Bullets, Heading, Image, Paragraph, table_from_frame, write_document
 from radtl.report.figures import bar_chart, format_p, fraction_curves, validation_curves
 from radtl.stats import GroupComparison, compare_groups
-from radtl.sweep import select_best
+from radtl.stats.selection import select_best
 
 __all__ = ["REQUIRED_COLUMNS", "SweepResults", "build_report", "load_results"]
 
@@ -102,7 +102,7 @@ def _init_order(inits) -> list[str]:
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as dicts with missing values as None (what :func:`radtl.sweep.select_best` expects)."""
+    """Rows as dicts with missing values as None (what :func:`radtl.stats.select_best` expects)."""
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in frame.to_dict("records")]
 

@@ -8,7 +8,8 @@
   AUCs on the same cases (DeLong et al. 1988, via Sun & Xu 2014), as in the bone-tumour study
   (:func:`auc_ci`, :func:`delong_test`);
 - :mod:`~radtl.stats.bootstrap`: seeded bootstrap confidence intervals of any statistic, e.g. the F1
-  score (:func:`bootstrap_ci`).
+  score (:func:`bootstrap_ci`);
+- :mod:`~radtl.stats.selection`: the study's model selection over a sweep's runs (:func:`select_best`).
 """
 
 from radtl.stats.bootstrap import BOOTSTRAP_METHODS, BootstrapCI, BootstrapError, bootstrap_ci
@@ -21,6 +22,7 @@ from radtl.stats.compare import (
     mann_whitney_bonferroni,
 )
 from radtl.stats.roc import AUCResult, DeLongResult, auc_ci, delong_components, delong_test
+from radtl.stats.selection import select_best
 
 __all__ = [
     "BOOTSTRAP_METHODS",
@@ -38,4 +40,5 @@ __all__ = [
     "delong_components",
     "delong_test",
     "mann_whitney_bonferroni",
+    "select_best",
 ]
