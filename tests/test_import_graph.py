@@ -131,3 +131,40 @@ def test_the_graph_counts_imports_inside_functions_and_parent_packages(tmp_path)
 def test_radtl_has_no_import_cycles():
     found = cycles(import_graph(module_files()))
     assert not found, "modules that import one another in radtl:\n" + "\n".join(", ".join(component) for component in found)
+
+
+#: radtl's packages in layers, lowest first (docs/architecture.md draws the same picture): a package imports only
+#: packages of lower layers; the foundation's modules may also import one another.
+LAYERS = [
+    ("foundation", {"radtl", "radtl.errors", "radtl.atomic", "radtl.lazy", "radtl.logs", "radtl.parallel",
+                    "radtl.png", "radtl.commands"}),
+    ("DICOM, networks, losses, statistics", {"radtl.dicom", "radtl.networks", "radtl.losses", "radtl.stats"}),
+    ("datasets, bundles, interpretation, energy", {"radtl.data", "radtl.bundle", "radtl.interpret", "radtl.energy"}),
+    ("transforms, reports, the sweep", {"radtl.transforms", "radtl.report", "radtl.sweep"}),
+    ("engines, radtl segment", {"radtl.engines", "radtl.segment"}),
+    ("evaluation, pseudo-labels, the label app", {"radtl.evaluation", "radtl.pseudolabel", "radtl.label"}),
+    ("the command line, deprecated paths", {"radtl.cli", "radtl.seg"}),
+]
+
+
+def _package(module: str) -> str:
+    """``radtl.dicom.index.build`` -> ``radtl.dicom``; top-level modules are packages of their own."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_every_package_of_radtl_has_a_layer():
+    layered = set().union(*(packages for _, packages in LAYERS))
+    assert {_package(module) for module in module_files()} == layered
+
+
+def test_each_package_imports_only_from_the_layers_below_it():
+    rank = {package: index for index, (_, packages) in enumerate(LAYERS) for package in packages}
+    upward = sorted(
+        f"{module} imports {target} ({LAYERS[rank[_package(target)]][0]})"
+        for module, targets in import_graph(module_files()).items()
+        for target in targets
+        if _package(target) != _package(module)
+        and rank[_package(target)] >= rank[_package(module)]
+        and not rank[_package(module)] == rank[_package(target)] == 0
+    )
+    assert not upward, "imports that go up or across a layer:\n" + "\n".join(upward)
