@@ -290,9 +290,9 @@ def test_save_load_round_trip_gives_identical_vectors(fitted, topics, tmp_path, 
 
 
 def test_save_records_the_stemmer_by_its_import_path(tmp_path):
-    embedder = TextEmbedder("bow", min_count=1, stemmer="tests.test_pseudolabel_text:reverse_token").fit(HAND_REPORTS)
+    embedder = TextEmbedder("bow", min_count=1, stemmer="tests.pseudolabel.test_text:reverse_token").fit(HAND_REPORTS)
     embedder.save(tmp_path)
-    assert json.loads((tmp_path / CONFIG_FILENAME).read_text())["stemmer"] == "tests.test_pseudolabel_text:reverse_token"
+    assert json.loads((tmp_path / CONFIG_FILENAME).read_text())["stemmer"] == "tests.pseudolabel.test_text:reverse_token"
     np.testing.assert_array_equal(TextEmbedder.load(tmp_path).transform(HAND_REPORTS), embedder.transform(HAND_REPORTS))
 
 
