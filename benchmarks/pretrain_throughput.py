@@ -192,13 +192,13 @@ class ResNetStep:
 
         from radtl.data import PackedDataset
         from radtl.engines import PrepareBatch
-        from radtl.transforms import RandBatchAugment, to_unit_float
+        from radtl.transforms import BatchRepeatChannel, RandBatchAugment, to_unit_float
 
         cuda = self.device.type == "cuda"
         plain = PrepareBatch(channels_last=self.channels_last)
         png = DataLoader(png_dataset(datalist), batch_size=args.batch_size, shuffle=True, num_workers=args.workers,
                          persistent_workers=args.workers > 0, drop_last=True)
-        on_device = Compose([to_unit_float, RandBatchAugment(seed=0), lambda images: images.repeat(1, 3, 1, 1)])
+        on_device = Compose([to_unit_float, RandBatchAugment(seed=0), BatchRepeatChannel(3)])
         packed_prepare = PrepareBatch(channels_last=self.channels_last, batch_transform=on_device)
         packed = torch.utils.data.DataLoader(
             PackedDataset(pack, "training", keys=["label"]), batch_size=args.batch_size, shuffle=True,

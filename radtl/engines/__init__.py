@@ -36,8 +36,8 @@ from radtl.engines.prepare import PrepareBatch
 from radtl.engines.probes import KNNAccuracy, knn_predict
 from radtl.engines.reports import ClassificationReport, RegressionReport, ReportError
 from radtl.engines.resume import EvaluatorBest, ResumableCheckpoint
+from radtl.engines.wiring import handlers_for_rank, is_lower, lower_is_better, output_loss, validation_metric
 from radtl.lazy import moved_names
-from radtl.engines.wiring import handlers_for_rank, is_lower, lower_is_better, validation_metric
 
 __all__ = [
     "Accuracy",
@@ -67,6 +67,7 @@ __all__ = [
     "is_lower",
     "knn_predict",
     "lower_is_better",
+    "output_loss",
     "param_groups_for_weight_decay",
     "per_class_scores",
     "regression_values",

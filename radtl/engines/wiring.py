@@ -4,14 +4,16 @@
   and learning-rate scheduling on a validation metric that is better lower (the bone-age MAE), the counterparts of
   ``monai.handlers.stopping_fn_from_metric`` and the evaluators' default ``metric_cmp_fn``;
 - :func:`handlers_for_rank`: a bundle's ``handlers`` and ``rank0_handlers`` as the engine of this process runs them,
-  so ``multi_gpu_train.json`` needs no list kept by position.
+  so ``multi_gpu_train.json`` needs no list kept by position;
+- :func:`output_loss`: the batch loss of a trainer whose iteration returns a dict (``DINOTrainer``), for the
+  handlers' ``loss_transform`` and ``output_transform``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["handlers_for_rank", "is_lower", "lower_is_better", "validation_metric"]
+__all__ = ["handlers_for_rank", "is_lower", "lower_is_better", "output_loss", "validation_metric"]
 
 
 def lower_is_better(metric: str) -> Callable:
@@ -60,3 +62,15 @@ def handlers_for_rank(handlers: Sequence, rank0_handlers: Sequence = ()) -> list
 
     first = not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
     return [*handlers, *(rank0_handlers if first else ())]
+
+
+def output_loss(output: dict) -> object:
+    """The batch loss in an iteration's output dict (``output["loss"]``), as ``DINOTrainer`` returns it.
+
+    MONAI's ``from_engine(["loss"], first=True)`` reads a decollated list of dicts and returns a tuple for a
+    dict; this is its counterpart for a trainer that returns one dict per iteration.
+
+    Args:
+        output: ``engine.state.output`` of the iteration.
+    """
+    return output["loss"]

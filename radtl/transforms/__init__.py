@@ -68,6 +68,7 @@ _HOMES = {
     "ResizeLongestPadDict": "spatial.dictionary",
     "ResizeLongestPadd": "spatial.dictionary",
     "BatchRandomizable": "batch.array",
+    "BatchRepeatChannel": "batch.array",
     "CROP_ATTEMPTS": "batch.functional",
     "GAMMA_EPSILON": "batch.functional",
     "MultiCrop": "batch.array",

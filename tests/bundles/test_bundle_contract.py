@@ -12,9 +12,16 @@ import torch
 from monai.bundle import ConfigParser
 
 from radtl.bundle import PROPERTIES, Bundle, BundleKind, BundleKindError
-from radtl.engines import describe_pretraining, handlers_for_rank, is_lower, lower_is_better, validation_metric
+from radtl.engines import (
+    describe_pretraining,
+    handlers_for_rank,
+    is_lower,
+    lower_is_better,
+    output_loss,
+    validation_metric,
+)
 from radtl.networks import place
-from radtl.transforms import CastLabeld, SegmentationMaskd, StandardizeLabel, StandardizeLabeld
+from radtl.transforms import BatchRepeatChannel, CastLabeld, SegmentationMaskd, StandardizeLabel, StandardizeLabeld
 from tests.support.paths import REPO
 
 BUNDLES = sorted(path.parent.parent.name for path in (REPO / "bundles").glob("*/configs/metadata.json"))
@@ -100,3 +107,22 @@ def test_place_moves_a_network_channels_last():
 def test_the_dino_description_names_ibot_and_global_crops_only():
     assert describe_pretraining(True, 0) == "DINO self-distillation (teacher) with iBOT, global crops only (OmniRad)"
     assert describe_pretraining(False, 8) == "DINO self-distillation (teacher)"
+
+
+def test_a_grey_batch_becomes_three_identical_channels_and_keeps_its_batch_dimension():
+    batch = torch.arange(8.0).reshape(2, 1, 2, 2)
+    three = BatchRepeatChannel(3)(batch)
+    assert three.shape == (2, 3, 2, 2)
+    assert all(torch.equal(three[:, channel], batch[:, 0]) for channel in range(3))
+
+
+def test_the_loss_of_a_dict_output_is_its_loss_entry():
+    assert output_loss({"loss": 0.25, "teacher_temperature": 0.04}) == 0.25
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_no_bundle_json_holds_a_lambda_or_slices_a_list(name):
+    """The JSON is wiring: logic is a named transform, handler or function in radtl (issue 23, item 5)."""
+    for path in (REPO / "bundles" / name / "configs").glob("*.json"):
+        text = path.read_text()
+        assert "lambda" not in text and "[:" not in text, path.name

@@ -1,7 +1,7 @@
 """Augmentation of a whole ``(N, C, H, W)`` batch on its device: the maths in :mod:`~radtl.transforms.batch.functional`,
 the randomised transforms (:class:`RandBatchAugment`, :class:`MultiCrop`) in :mod:`~radtl.transforms.batch.array`."""
 
-from radtl.transforms.batch.array import BatchRandomizable, MultiCrop, RandBatchAugment
+from radtl.transforms.batch.array import BatchRandomizable, BatchRepeatChannel, MultiCrop, RandBatchAugment
 from radtl.transforms.batch.functional import (
     CROP_ATTEMPTS,
     GAMMA_EPSILON,
@@ -22,6 +22,7 @@ __all__ = [
     "CROP_ATTEMPTS",
     "GAMMA_EPSILON",
     "BatchRandomizable",
+    "BatchRepeatChannel",
     "MultiCrop",
     "RandBatchAugment",
     "adjust_brightness",

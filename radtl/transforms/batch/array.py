@@ -6,6 +6,7 @@ augmenting there, batched, replaces per-image transforms in DataLoader workers.
 - :func:`~radtl.transforms.batch.functional.to_unit_float`: a uint8 batch to float32 in [0, 1].
 - :class:`RandBatchAugment`: the RadiologyNET fine-tuning/pretraining augmentation (flip, rotation,
   isotropic scaling, intensity scaling, gamma), the spatial part as one ``grid_sample``.
+- :class:`BatchRepeatChannel`: a grey ``(N, 1, H, W)`` batch to the three channels an ImageNet-shaped stem takes.
 - :class:`MultiCrop`: DINO's multi-crop views (Caron et al. 2021, "Emerging Properties in
   Self-Supervised Vision Transformers", Sec. 3 and Appendix D: two global crops, several local
   crops); ``local_crops=0`` gives OmniRad's global-crops-only variant. One ``grid_sample`` per crop set.
@@ -41,7 +42,7 @@ from radtl.transforms.batch.functional import (
     solarize,
 )
 
-__all__ = ["BatchRandomizable", "MultiCrop", "RandBatchAugment"]
+__all__ = ["BatchRandomizable", "BatchRepeatChannel", "MultiCrop", "RandBatchAugment"]
 
 
 def _probability(name: str, value: float) -> float:
@@ -353,3 +354,25 @@ class MultiCrop(BatchRandomizable, Transform):
         crops = _apply_to(crops, blur, lambda x, i: gaussian_blur(x, sigma[i]))
         crops = _apply_to(crops, solar, lambda x, _: solarize(x))
         return crops.clamp(0.0, 1.0)
+
+
+class BatchRepeatChannel(Transform):
+    """Repeat the channels of an ``(N, C, H, W)`` batch: ``(N, C * repeats, H, W)``, the same image in each copy.
+
+    The pretraining bundles feed grey batches to backbones with three input channels (ImageNet's stems), as
+    MONAI's ``RepeatChannel`` does for one channel-first image; this one keeps the batch dimension first.
+
+    Args:
+        repeats: how many copies of the channels.
+    """
+
+    backend = [TransformBackends.TORCH]
+
+    def __init__(self, repeats: int = 3) -> None:
+        if int(repeats) < 1:
+            raise ValueError(f"repeats must be at least 1, got {repeats}")
+        self.repeats = int(repeats)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        _check_batch(batch, "BatchRepeatChannel")
+        return batch.repeat(1, self.repeats, 1, 1)
