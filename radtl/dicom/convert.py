@@ -36,7 +36,7 @@ from radtl.atomic import atomic_path, write_json_atomic
 from radtl.dicom.errors import failure_reason
 from radtl.dicom.frames import ConversionOptions, display_frames
 from radtl.dicom.image import resize_longest_pad_uint8, uninformative_reason
-from radtl.dicom.io import read_dataset
+from radtl.dicom.io import empty_instance_uids, read_dataset
 from radtl.errors import RadtlError
 from radtl.lazy import moved_names
 from radtl.logs import show_progress
@@ -172,6 +172,8 @@ def _convert_file(source: Path, root: Path, out_dir: Path, settings: ExportSetti
     try:
         ds = read_dataset(source, max_pixel_bytes=settings.conversion.max_pixel_bytes)
         base.update(modality=str(ds.get("Modality", "") or ""), sop_class=str(ds.get("SOPClassUID", "") or ""))
+        if empty := empty_instance_uids(ds):  # the images are named after the path anyway: nothing is filled in
+            warnings.warn(f"empty {', '.join(empty)} (Type 1, PS3.3 C.12.1): left empty, images named after the path")
         frames = list(display_frames(ds, settings.conversion))
         stem = output_stem(source, root)
         for frame in frames:

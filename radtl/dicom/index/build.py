@@ -41,7 +41,7 @@ from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
 from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
-from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, read_file, sop_class_uid
+from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, empty_instance_uids, read_file, sop_class_uid
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
 
@@ -83,6 +83,9 @@ def index_file(path: str, options: HeaderOptions, max_pixel_bytes: int = DEFAULT
             if not has_pixel_data and "Image Storage" in sop_class_uid(ds).name:
                 notes.append("an image object without Pixel Data: stripped, or the file is cut short")
             values, types, invalid = header_row(ds, has_pixel_data, options)
+            if empty := empty_instance_uids(ds):
+                notes.append(f"empty {', '.join(empty)} (Type 1, PS3.3 C.12.1): null here, never filled in; "
+                             "the row is keyed by its path")
             row.update(values)
             if invalid:
                 row["invalid_values"] = "; ".join(invalid)[:2000]
