@@ -382,6 +382,12 @@ def test_the_twelve_bit_agfa_radiograph_uses_its_window(runs):
     assert [r["voi"] for r in rows] == ["window 1/1 c=2048 w=4096 LINEAR"]
 
 
+def test_the_siemens_mosaic_converts_as_the_one_image_it_stores(runs):
+    """heudiconv's axasc35.dcm: ImageType MOSAIC, the slices tiled into one 384x384 frame (split by NIfTI tools)."""
+    rows = runs("heudiconv").rows_by_source["axasc35.dcm"]
+    assert [(r["status"], r["rows"], r["columns"]) for r in rows] == [("ok", "384", "384")]
+
+
 def test_the_jpeg_2000_ct_with_empty_uids_decodes_in_hounsfield_units():
     """TotalSegmentator's slices: JPEG 2000 lossless, signed 16-bit; air is -1024 HU or near it, never +64512."""
     path = sorted((corpus("totalsegmentator") / "example_ct_dicom").iterdir())[0]
