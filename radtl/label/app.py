@@ -4,7 +4,7 @@ Started by ``radtl-label start_server --app apps/radtl --studies <folder or DICO
 luna_nodule_seg,covid19_cxr`` (see ``docs/label.md``). The ``--conf`` keys it reads:
 
 - ``models``: the bundles to serve, comma-separated (default ``luna_nodule_seg``), or ``all``.
-  A segmentation bundle gets an infer task and a train task; a classification bundle an infer task.
+  A segmentation bundle gets an infer task and a train task; a classification or regression bundle an infer task.
 - ``<bundle>``: a JSON object of that bundle's settings, e.g. ``--conf luna_nodule_seg '{"threshold": 0.4}'``;
   its ``checkpoint`` names the weights to serve ahead of the app's fine-tuned ``model/<bundle>/model.pt``
   and the bundle's ``models/model.pt``.
@@ -43,7 +43,7 @@ from radtl.bundle import (
 )
 
 from .datastore import FolderDatastore, PacsDatastore, http_errors
-from .tasks import BundleClassification, BundleFineTune, BundleSegmentation
+from .tasks import BundleClassification, BundleFineTune, BundleRegression, BundleSegmentation
 
 __all__ = ["DEFAULT_MODELS", "RadtlApp", "bundle_kind"]
 
@@ -53,7 +53,14 @@ DEFAULT_MODELS = "luna_nodule_seg"
 
 
 #: The kinds of bundle the app serves (:class:`radtl.bundle.BundleKind`, declared in each ``metadata.json``).
-SERVABLE = (BundleKind.SEGMENTATION, BundleKind.CLASSIFICATION)
+SERVABLE = (BundleKind.SEGMENTATION, BundleKind.CLASSIFICATION, BundleKind.REGRESSION)
+
+#: The infer task of each servable kind.
+INFER_TASKS = {
+    BundleKind.SEGMENTATION: BundleSegmentation,
+    BundleKind.CLASSIFICATION: BundleClassification,
+    BundleKind.REGRESSION: BundleRegression,
+}
 
 
 def servable_bundles() -> list[str]:
@@ -62,15 +69,15 @@ def servable_bundles() -> list[str]:
 
 
 def bundle_kind(bundle: str | os.PathLike) -> BundleKind:
-    """``segmentation`` or ``classification``: the kind the bundle's ``metadata.json`` declares.
+    """``segmentation``, ``classification`` or ``regression``: the kind the bundle's ``metadata.json`` declares.
 
     Raises:
-        ValueError: a bundle the app cannot serve (a pretraining bundle, the bone-age regressor).
+        ValueError: a bundle the app cannot serve (a pretraining bundle).
     """
     kind = Bundle(bundle).kind
     if kind not in SERVABLE:
         raise ValueError(
-            f"bundle {Path(bundle).name!r} is neither a segmentation nor a classification bundle; "
+            f"bundle {Path(bundle).name!r} is not a segmentation, classification or regression bundle; "
             f"servable: {', '.join(servable_bundles())}"
         )
     return kind
@@ -145,8 +152,7 @@ class RadtlApp(MONAILabelApp):
     def init_infers(self) -> dict[str, InferTask]:
         infers: dict[str, InferTask] = {}
         for name, kind in self.kinds.items():
-            task = BundleSegmentation if kind is BundleKind.SEGMENTATION else BundleClassification
-            infers[name] = task(name, self.checkpoints(name), self.bundle_settings[name])
+            infers[name] = INFER_TASKS[kind](name, self.checkpoints(name), self.bundle_settings[name])
             if not infers[name].is_valid():
                 logger.warning(
                     "%s has no trained weights yet (%s); train it before inferring",

@@ -7,6 +7,9 @@
 - :class:`BundleClassification` runs a classification bundle (``covid19_cxr``, ``btmr``,
   ``grazpedwri_osteopenia``): ``image_transforms`` + ``network_input``, the network, the bundle's
   ``postprocessing`` (sigmoid or softmax); the answer is a label and a score per class, as JSON.
+- :class:`BundleRegression` runs a regression bundle (``bone_age``) the same way, with the patient's sex
+  read from the image's DICOM header (Patient's Sex (0010,0040), M or F) as the network's second input;
+  the answer is the predicted value in the bundle's ``unit`` (months), as JSON.
 - :class:`BundleFineTune` fine-tunes a segmentation bundle on the final labels in the datastore by
   running the bundle's ``train.json`` with the datastore's images and labels as its datalist,
   starting from the weights being served, and writes the new ``model.pt`` where the infer task finds it.
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import torch
 from monai.data import MetaTensor
 from monai.transforms import Activationsd, Compose
@@ -45,7 +49,15 @@ from radtl.bundle import (
 from radtl.dicom.series import series_files
 from radtl.errors import RadtlError
 
-__all__ = ["BundleClassification", "BundleFineTune", "BundleSegmentation", "LabelTaskError", "write_label"]
+__all__ = [
+    "BundleClassification",
+    "BundleFineTune",
+    "BundleRegression",
+    "BundleSegmentation",
+    "LabelTaskError",
+    "patient_sex",
+    "write_label",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +121,17 @@ class _BundleTask:
                 self._network, self._loaded = self.bundle.network(checkpoint), stamp
                 logger.info("%s: serving %s", self.name, checkpoint)
             return self._network, checkpoint
+
+    def image_file(self, image_path: str) -> str:
+        """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
+        if not Path(image_path).is_dir():
+            return image_path
+        files = series_files(image_path)
+        if len(files) != 1:
+            raise LabelTaskError(
+                f"{self.name} classifies one image; series folder {image_path} holds {len(files)} files"
+            )
+        return str(files[0])
 
     def summary(self) -> str:
         """The task's description for clients: the bundle's task, name and version."""
@@ -191,20 +214,9 @@ class BundleClassification(_BundleTask, InferTask):
         self.preprocess = self.bundle.transforms("image_transforms", "network_input")
         self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
 
-    def _image_file(self, image_path: str) -> str:
-        """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
-        if not Path(image_path).is_dir():
-            return image_path
-        files = series_files(image_path)
-        if len(files) != 1:
-            raise LabelTaskError(
-                f"{self.name} classifies one image; series folder {image_path} holds {len(files)} files"
-            )
-        return str(files[0])
-
     def __call__(self, request: dict) -> tuple[None, dict]:
         network, checkpoint = self.network()
-        image_path = self._image_file(request["image"])
+        image_path = self.image_file(request["image"])
         try:
             image = self.preprocess({"image": image_path})["image"]
         except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
@@ -220,6 +232,87 @@ class BundleClassification(_BundleTask, InferTask):
         return None, {
             "prediction": max(scores, key=scores.get),
             "scores": scores,
+            "bundle": self.name,
+            "version": self.metadata.get("version"),
+            "checkpoint": str(checkpoint),
+        }
+
+
+#: Patient's Sex (0010,0040) as the bone-age network takes it (PS3.3 C.7.1.1: M male, F female, O other).
+SEX_INPUT = {"M": 1.0, "F": 0.0}
+
+
+def patient_sex(image_path: str | os.PathLike, model: str) -> float:
+    """The patient's sex from the image's DICOM header as ``model``'s input: 1.0 male, 0.0 female.
+
+    Args:
+        image_path: the image file.
+        model: the model that needs it, for the message.
+
+    Raises:
+        LabelTaskError: a file that is not DICOM, or Patient's Sex (0010,0040) absent, empty, ``O`` or another
+            value than M or F.
+    """
+    name = Path(image_path).name
+    try:
+        header = pydicom.dcmread(image_path, stop_before_pixels=True, specific_tags=["PatientSex"])
+    except (pydicom.errors.InvalidDicomError, OSError) as error:
+        raise LabelTaskError(
+            f"{model} needs the patient's sex from the image's DICOM header, and {name} is not DICOM ({error})"
+        ) from error
+    value = str(header.get("PatientSex", None) or "").strip().upper()
+    if value not in SEX_INPUT:
+        found = f"is {value!r}" if value else "is absent or empty"
+        raise LabelTaskError(
+            f"{model} needs the patient's sex: Patient's Sex (0010,0040) of {name} {found}; "
+            "it must be M or F (set it in the PACS, or run the bundle with --sex_csv)"
+        )
+    return SEX_INPUT[value]
+
+
+class BundleRegression(_BundleTask, InferTask):
+    """A regression bundle as a MONAI Label infer task: a radiograph and its patient's sex in, a value out.
+
+    ``bone_age``: the image goes through ``image_transforms`` + ``network_input``, the network takes it with the
+    sex read from the DICOM header by :func:`patient_sex` (the same 1.0 male / 0.0 female the bundle's datalists
+    give), and the bundle's ``postprocessing`` turns the output back into months.
+
+    Args:
+        bundle: the bundle's folder or name (``bone_age``).
+        checkpoints: where the weights may be, in order of preference.
+        settings: bundle settings to override (``image_size``, ``backbone``, ``init``...).
+    """
+
+    def __init__(
+        self, bundle: str | os.PathLike, checkpoints: Sequence[str | os.PathLike], settings: dict | None = None
+    ):
+        _BundleTask.__init__(self, bundle, checkpoints, settings or {}, ["train.json"])
+        self.unit = str(self.bundle_config.get("unit", "") or "")
+        InferTask.__init__(
+            self,
+            type=InferType.CLASSIFICATION,  # MONAI Label's nearest type: one answer per image, as JSON
+            labels=[self.unit] if self.unit else [],
+            dimension=2,
+            description=self.summary(),
+        )
+        self.preprocess = self.bundle.transforms("image_transforms", "network_input")
+        self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
+
+    def __call__(self, request: dict) -> tuple[None, dict]:
+        network, checkpoint = self.network()
+        image_path = self.image_file(request["image"])
+        sex = patient_sex(image_path, self.name)
+        try:
+            image = self.preprocess({"image": image_path})["image"]
+        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
+            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        with torch.no_grad():
+            output = network(image.as_tensor()[None].to(self.device), torch.tensor([sex], device=self.device))
+        value = float(self.postprocess({"pred": output[0].float().cpu()})["pred"].reshape(-1)[0])
+        return None, {
+            "prediction": round(value, 3),
+            "unit": self.unit,
+            "sex": "M" if sex else "F",
             "bundle": self.name,
             "version": self.metadata.get("version"),
             "checkpoint": str(checkpoint),

@@ -21,9 +21,16 @@ from fastapi import HTTPException
 from radtl.dicom.pacs import PacsError
 from radtl.label.app import RadtlApp, bundle_kind, servable_bundles
 from radtl.label.datastore import LabelError, PacsDatastore, checked_label, http_errors, image_grid
-from radtl.label.tasks import BundleClassification, BundleFineTune, BundleSegmentation, LabelTaskError
+from radtl.label.tasks import (
+    BundleClassification,
+    BundleFineTune,
+    BundleRegression,
+    BundleSegmentation,
+    LabelTaskError,
+    patient_sex,
+)
 from radtl.transforms import LoadCTVolume
-from tests.support.label_server import CXR, LUNA, ct_nifti
+from tests.support.label_server import BONE_AGE_SETTINGS, CXR, HAND, LUNA, ct_nifti, with_patient_sex
 
 SERIES = LUNA / "case001"
 GRID = (64, 64, 12)
@@ -81,12 +88,13 @@ def test_unreadable_and_raw_scribble_labels_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    """Untrained weights for the segmentation bundle and a small classification network."""
+    """Untrained weights for the segmentation bundle and small classification and regression networks."""
     from radtl.bundle import load_bundle_config
 
     folder = tmp_path_factory.mktemp("weights")
     paths = {}
-    for name, settings in {"luna_nodule_seg": {}, "covid19_cxr": {"backbone": "mobilenet_v3_small"}}.items():
+    bundles = {"luna_nodule_seg": {}, "covid19_cxr": {"backbone": "mobilenet_v3_small"}, "bone_age": BONE_AGE_SETTINGS}
+    for name, settings in bundles.items():
         network = load_bundle_config(name, settings).get_parsed_content("network_def", lazy=False)
         paths[name] = folder / f"{name}.pt"
         torch.save({"model": network.state_dict()}, paths[name])
@@ -134,11 +142,36 @@ def test_fine_tuning_keeps_one_labelled_image_in_five_for_validation(tmp_path):
         task.split(items[:1])
 
 
-def test_the_app_serves_segmentation_and_classification_bundles_only():
-    assert {"luna_nodule_seg", "covid19_cxr", "btmr", "grazpedwri_osteopenia"} <= set(servable_bundles())
+def test_the_app_serves_segmentation_classification_and_regression_bundles_only():
+    assert {"luna_nodule_seg", "covid19_cxr", "btmr", "grazpedwri_osteopenia", "bone_age"} <= set(servable_bundles())
     assert bundle_kind("luna_nodule_seg") == "segmentation" and bundle_kind("btmr") == "classification"
-    with pytest.raises(ValueError, match="neither a segmentation nor a classification bundle"):
-        bundle_kind("bone_age")
+    assert bundle_kind("bone_age") == "regression"
+    with pytest.raises(ValueError, match="not a segmentation, classification or regression bundle"):
+        bundle_kind("radiologynet_pretrain")
+
+
+def test_bone_age_answers_months_for_a_hand_radiograph_with_its_patients_sex(checkpoints, tmp_path, one_thread):
+    task = BundleRegression("bone_age", [checkpoints["bone_age"]], BONE_AGE_SETTINGS)
+    answers = {}
+    for sex in ("M", "F"):
+        _, answers[sex] = task({"image": str(with_patient_sex(HAND, sex, tmp_path / f"{sex}.dcm"))})
+    assert answers["M"]["unit"] == "months" and answers["M"]["sex"] == "M" and answers["F"]["sex"] == "F"
+    assert answers["M"]["prediction"] != answers["F"]["prediction"], "the sex reaches the network"
+
+
+@pytest.mark.parametrize(("sex", "found"), [(None, "is absent or empty"), ("", "is absent or empty"), ("O", "is 'O'"),
+                                            ("X", "is 'X'")])
+def test_an_image_without_the_patients_sex_is_refused_naming_the_attribute(tmp_path, sex, found):
+    with pytest.raises(LabelTaskError) as caught:
+        patient_sex(with_patient_sex(HAND, sex, tmp_path / "hand.dcm"), "bone_age")
+    assert f"Patient's Sex (0010,0040) of hand.dcm {found}; it must be M or F" in str(caught.value)
+
+
+def test_a_png_has_no_patients_sex_for_bone_age(tmp_path):
+    png = tmp_path / "hand.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(LabelTaskError, match="bone_age needs the patient's sex from the image's DICOM header"):
+        patient_sex(png, "bone_age")
 
 
 @pytest.mark.parametrize(

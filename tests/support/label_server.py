@@ -18,6 +18,7 @@ from typing import Self
 
 import nibabel as nib
 import numpy as np
+import pydicom
 import requests
 import torch
 
@@ -26,10 +27,25 @@ from radtl.transforms import LoadCTVolume
 from tests.support.orthanc import free_port
 from tests.support.paths import REPO
 
-__all__ = ["CXR", "INSTALL", "LUNA", "LabelServer", "ct_nifti", "ct_studies", "make_app"]
+__all__ = [
+    "BONE_AGE_SETTINGS",
+    "CXR",
+    "HAND",
+    "INSTALL",
+    "LUNA",
+    "LabelServer",
+    "ct_nifti",
+    "ct_studies",
+    "make_app",
+    "with_patient_sex",
+]
 
 LUNA = REPO / "dicom_samples" / "tasks" / "luna_nodule"
 CXR = REPO / "dicom_samples" / "tasks" / "covid19_radiography" / "COVID" / "images" / "COVID-1.dcm"
+#: A hand radiograph of the bone-age sample (CR, Patient's Sex M).
+HAND = REPO / "dicom_samples" / "tasks" / "bone_age" / "boneage-training-dataset" / "12946.dcm"
+#: A small bone-age network, chosen through --conf.
+BONE_AGE_SETTINGS = {"backbone": "mobilenet_v3_small"}
 INSTALL = 'pip install "radtl[label]" && pip install --no-deps monailabel==0.8.5'
 
 
@@ -37,6 +53,17 @@ def ct_nifti(series: Path, path: Path) -> Path:
     """A DICOM CT series saved as NIfTI (int16 HU, its RAS affine), as a local datastore holds CT."""
     volume = LoadCTVolume()(series)
     nib.save(nib.Nifti1Image(volume[0].numpy().astype(np.int16), volume.affine.numpy()), str(path))
+    return path
+
+
+def with_patient_sex(source: Path, sex: str | None, path: Path) -> Path:
+    """``source`` copied to ``path`` with Patient's Sex (0010,0040) set to ``sex`` (None: the attribute removed)."""
+    ds = pydicom.dcmread(source)
+    if sex is None:
+        del ds.PatientSex
+    else:
+        ds.PatientSex = sex
+    ds.save_as(path)
     return path
 
 
