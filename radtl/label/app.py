@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,10 @@ from radtl.bundle import (
     parse_bool,
     resolve_bundle,
 )
+from radtl.dicom.seg import LUNG_NODULE, Algorithm, checkpoint_parameters, write_segmentation
 
-from .datastore import FolderDatastore, PacsDatastore, http_errors
-from .tasks import BundleClassification, BundleFineTune, BundleRegression, BundleSegmentation
+from .datastore import FolderDatastore, PacsDatastore, checked_label, http_errors
+from .tasks import BundleClassification, BundleFineTune, BundleRegression, BundleSegmentation, LabelTaskError
 
 __all__ = ["DEFAULT_MODELS", "RadtlApp", "bundle_kind"]
 
@@ -186,6 +188,51 @@ class RadtlApp(MONAILabelApp):
             if not isinstance(image, str) or image not in store.list_images():
                 raise HTTPException(status_code=404, detail=f"no image {image!r} in the datastore {store.name()}")
             return super().infer(request, datastore)
+
+    def infer_dicom_seg(self, model: str, image: str) -> Path:
+        """``/infer/<model>?output=dicom_seg``: the segmentation of a DICOM series as radtl's DICOM-SEG, in a
+        temporary file the caller removes.
+
+        MONAI Label converts there with pydicom-seg, which radtl does not install (see :mod:`radtl.label.compat`);
+        :class:`radtl.label.seg_output.DicomSegOutput` routes the request here instead. The label the task infers is
+        checked against the series' grid (:func:`radtl.label.datastore.checked_label`) and written by
+        :func:`radtl.dicom.seg.write_segmentation`, the writer of ``radtl segment`` and of final labels: Segment
+        Algorithm Type AUTOMATIC with the bundle, its version and checkpoint as the Algorithm Identification, every
+        frame referencing its source instance (PS3.3 C.8.20.2).
+
+        Raises:
+            HTTPException: 404 for a model or image the server does not have, 422 for a model that does not segment
+                or an image that is not a DICOM series, 502 for a failing PACS.
+        """
+        task = self._infers.get(model)
+        if task is not None and not isinstance(task, BundleSegmentation):
+            raise HTTPException(
+                status_code=422, detail=f"output=dicom_seg needs a segmentation model; {model} is a {task.type.value} model"
+            )
+        result = self.infer({"model": model, "image": image})
+        store = self.datastore()
+        label = Path(result["file"])
+        try:
+            with http_errors(f"{model} on image {image!r} as DICOM-SEG"):
+                series = Path(store.get_image_uri(image))
+                if not series.is_dir():
+                    raise LabelTaskError(
+                        f"output=dicom_seg needs a DICOM series, and image {image!r} is {series.name}; serve the "
+                        "studies from a PACS (--studies http://.../dicom-web), or ask for output=image"
+                    )
+                mask = checked_label(label, series, segments=1)
+                params = result["params"]
+                version = str(params.get("version") or "")
+                algorithm = Algorithm(task.name, version, checkpoint_parameters(params["checkpoint"]))
+                handle, name = tempfile.mkstemp(prefix="radtl-label-", suffix=".seg.dcm")
+                os.close(handle)
+                try:
+                    return write_segmentation(name, mask, series, algorithm, getattr(store, "segment", LUNG_NODULE))
+                except BaseException:
+                    Path(name).unlink(missing_ok=True)
+                    raise
+        finally:
+            label.unlink(missing_ok=True)
 
     def train(self, request: dict) -> dict:
         """MONAI Label's training, with the request's bundle settings parsed to their types first (422 otherwise)."""

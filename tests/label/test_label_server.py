@@ -27,16 +27,31 @@ from radtl.dicom.seg import read_segmentation
 from radtl.dicom.series import read_series_headers
 from radtl.label.datastore import PacsDatastore
 from radtl.transforms.io.array import LPS_TO_RAS
-from tests.support.label_server import CXR, LUNA, LabelServer, ct_studies, make_app
+from tests.support.label_server import (
+    BONE_AGE_SETTINGS,
+    CXR,
+    HAND,
+    LUNA,
+    LabelServer,
+    ct_studies,
+    make_app,
+    with_patient_sex,
+)
 from tests.support.orthanc import orthanc_fixture  # noqa: F401 (fixture orthanc)
 from tests.support.tools import require_tool, requires_tool
 
 SEGMENTATION_SETTINGS = {"threshold": 0.0}  # every voxel is foreground: the label is known
 CLASSIFICATION_SETTINGS = {"backbone": "mobilenet_v3_small"}  # a small network, chosen through --conf
 CONF = {
-    "models": "luna_nodule_seg,covid19_cxr",
+    "models": "luna_nodule_seg,covid19_cxr,bone_age",
     "luna_nodule_seg": json.dumps(SEGMENTATION_SETTINGS),
     "covid19_cxr": json.dumps(CLASSIFICATION_SETTINGS),
+    "bone_age": json.dumps(BONE_AGE_SETTINGS),
+}
+BUNDLES = {
+    "luna_nodule_seg": SEGMENTATION_SETTINGS,
+    "covid19_cxr": CLASSIFICATION_SETTINGS,
+    "bone_age": BONE_AGE_SETTINGS,
 }
 GRID = (64, 64, 12)  # the sample series: 64 columns, 64 rows, 12 slices
 
@@ -58,11 +73,14 @@ def nodule(shape=GRID) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
-    """A server over a studies folder with two CTs (NIfTI) and a chest radiograph (DICOM)."""
+    """A server over a studies folder with two CTs (NIfTI), a chest radiograph and two hand radiographs (DICOM), one
+    of a male patient and one whose Patient's Sex is O."""
     root = tmp_path_factory.mktemp("label-local")
     studies = ct_studies(root)
     (studies / "cxr001.dcm").write_bytes(CXR.read_bytes())
-    app = make_app(root, {"luna_nodule_seg": SEGMENTATION_SETTINGS, "covid19_cxr": CLASSIFICATION_SETTINGS})
+    with_patient_sex(HAND, "M", studies / "hand_m.dcm")
+    with_patient_sex(HAND, "O", studies / "hand_o.dcm")
+    app = make_app(root, BUNDLES)
     with LabelServer(app, studies, CONF, root) as server:
         yield server
 
@@ -75,8 +93,9 @@ def test_info_lists_the_served_bundles_and_the_fine_tuning_task(local):
         "type": "classification",
         "labels": ["normal", "covid"],
     }
+    assert info["models"]["bone_age"]["labels"] == ["months"]
     assert set(info["trainers"]) == {"luna_nodule_seg"}
-    assert info["datastore"]["total"] == 3
+    assert info["datastore"]["total"] == 5
 
 
 def test_segmentation_returns_a_label_on_the_image_grid(local, tmp_path):
@@ -99,6 +118,34 @@ def test_classification_returns_a_label_and_a_score_per_class(local):
     assert result["checkpoint"].endswith("model/covid19_cxr/model.pt")
 
 
+def test_bone_age_answers_months_with_the_sex_read_from_the_dicom_header(local):
+    answer = local.request("POST", "/infer/bone_age", params={"image": "hand_m"})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["unit"] == "months" and result["sex"] == "M" and isinstance(result["prediction"], float)
+    assert result["checkpoint"].endswith("model/bone_age/model.pt")
+
+
+def test_bone_age_refuses_an_image_whose_patients_sex_is_not_m_or_f(local):
+    answer = local.request("POST", "/infer/bone_age", params={"image": "hand_o"})
+    assert answer.status_code == 422
+    assert "Patient's Sex (0010,0040) of hand_o.dcm is 'O'; it must be M or F" in answer.json()["detail"]
+    assert local.request("POST", "/infer/bone_age", params={"image": "hand_m"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("luna_nodule_seg", "output=dicom_seg needs a DICOM series, and image 'ct001' is ct001.nii.gz"),
+        ("covid19_cxr", "output=dicom_seg needs a segmentation model; covid19_cxr is a classification model"),
+    ],
+)
+def test_a_dicom_seg_of_what_is_not_a_segmented_dicom_series_is_a_422_saying_why(local, model, message):
+    answer = local.request("POST", f"/infer/{model}", params={"image": "ct001", "output": "dicom_seg"})
+    assert answer.status_code == 422
+    assert message in answer.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("path", "image", "status", "message"),
     [
@@ -106,7 +153,7 @@ def test_classification_returns_a_label_and_a_score_per_class(local):
             "/infer/no_such_model",
             "ct001",
             404,
-            "no model 'no_such_model'; this server serves luna_nodule_seg, covid19_cxr",
+            "no model 'no_such_model'; this server serves luna_nodule_seg, covid19_cxr, bone_age",
         ),
         ("/infer/luna_nodule_seg", "ct999", 404, "no image 'ct999'"),
         ("/infer/covid19_cxr", "ct001", 422, "not a PNG, JPEG or DICOM file"),
@@ -170,7 +217,7 @@ def pacs(orthanc, tmp_path_factory):
     """A server whose studies are in Orthanc (DICOMweb), holding the sample CT series case001."""
     root = tmp_path_factory.mktemp("label-pacs")
     send(sorted((LUNA / "case001").iterdir()), orthanc.dicomweb_url)
-    app = make_app(root, {"luna_nodule_seg": SEGMENTATION_SETTINGS, "covid19_cxr": CLASSIFICATION_SETTINGS})
+    app = make_app(root, BUNDLES)
     env = {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(root / "cache")}
     with LabelServer(app, orthanc.dicomweb_url, CONF, root, env) as server:
         yield server, orthanc
@@ -190,6 +237,38 @@ def test_inference_on_a_pacs_series_fetches_it_and_labels_its_grid(pacs, series)
         )
     )
     assert label.shape == GRID
+
+
+@pytest.fixture(scope="module")
+def inferred_seg(pacs, series, tmp_path_factory):
+    """What ``/infer/luna_nodule_seg?output=dicom_seg`` answers for the PACS series, saved to a file."""
+    server, _ = pacs
+    answer = server.request(
+        "POST", "/infer/luna_nodule_seg", params={"image": series.series_instance_uid, "output": "dicom_seg"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/dicom"
+    path = tmp_path_factory.mktemp("inferred") / "luna_nodule_seg.seg.dcm"
+    path.write_bytes(answer.content)
+    return path
+
+
+def test_output_dicom_seg_answers_radtls_automatic_seg_of_the_series(inferred_seg, series):
+    seg = dcmread(inferred_seg)
+    assert seg.Modality == "SEG" and seg.StudyInstanceUID == series.datasets[0].StudyInstanceUID
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series.series_instance_uid
+    (segment,) = seg.SegmentSequence
+    assert segment.SegmentAlgorithmType == "AUTOMATIC" and segment.SegmentLabel == "Lung nodule"
+    assert segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmName == "luna_nodule_seg"
+    np.testing.assert_array_equal(read_segmentation(inferred_seg, LUNA / "case001"), np.ones(GRID, np.uint8))
+
+
+@requires_tool("dciodvfy", "dicom3tools")
+def test_the_inferred_seg_is_valid_dicom(inferred_seg):
+    report = subprocess.run(
+        [require_tool("dciodvfy", "dicom3tools"), str(inferred_seg)], capture_output=True, text=True, check=False
+    )
+    assert not [line for line in report.stderr.splitlines() if line.startswith("Error")], report.stderr
 
 
 def segmentations(orthanc, study_uid: str) -> set[str]:
