@@ -290,7 +290,7 @@ def _frames(mask: np.ndarray, series: CTSeries) -> np.ndarray:
             f"mask shape {mask.shape} is not the series' grid (X, Y, Z) = {(columns, rows, slices)}; "
             "invert any spatial transform before writing"
         )
-    return np.ascontiguousarray(mask.transpose(2, 1, 0))
+    return np.ascontiguousarray(series.in_stored_order(mask.transpose(2, 1, 0)))  # a multi-frame source's order
 
 
 def segmentation(
