@@ -102,8 +102,11 @@ def test_a_train_setting_of_another_type_or_out_of_bounds_is_refused(guarded, va
     assert "max_epochs: expected an integer from 1 to 100000" in answer.json()["detail"]
 
 
-def test_inference_takes_an_image_of_the_datastore_never_a_path_on_the_server(guarded):
-    answer = guarded.request("POST", "/infer/luna_nodule_seg", params={"image": guarded.studies + "/ct001.nii.gz"})
+@pytest.mark.parametrize("output", ["image", "dicom_seg"])
+def test_inference_takes_an_image_of_the_datastore_never_a_path_on_the_server(guarded, output):
+    answer = guarded.request(
+        "POST", "/infer/luna_nodule_seg", params={"image": guarded.studies + "/ct001.nii.gz", "output": output}
+    )
     assert answer.status_code == 404 and "no image" in answer.json()["detail"]
 
 
@@ -224,6 +227,7 @@ def test_a_body_that_does_not_declare_its_length_is_refused(guarded):
         ("PUT", "/datastore/image?image=new"),
         ("DELETE", "/datastore/?id=ct001"),
         ("POST", "/infer/luna_nodule_seg?image=ct001"),
+        ("POST", "/infer/luna_nodule_seg?image=ct001&output=dicom_seg"),
         ("POST", "/train/luna_nodule_seg"),
         ("DELETE", "/train/"),
     ],
