@@ -1,9 +1,13 @@
-"""Masks on a CT series' grid to DICOM Segmentation objects (PS3.3 A.51, C.8.20) and back, with highdicom.
+"""Masks on a CT or MR series' grid to DICOM Segmentation objects (PS3.3 A.51, C.8.20) and back, with highdicom.
 
-The writer and the reader are symmetric: :func:`write_segmentation` takes a mask in the layout
-:class:`radtl.transforms.LoadCTVolume` gives the series, ``(X, Y, Z)`` = (column, row, slice in
-the order along the slice normal), and :func:`read_segmentation` returns the same array from the
-file. Each frame references its source instance (Derivation Image and Referenced Series, PS3.3
+This is radtl's one SEG writer and reader. The writer and the reader are symmetric:
+:func:`write_segmentation` takes a mask in the layout :class:`radtl.transforms.LoadCTVolume` gives the
+series, ``(X, Y, Z)`` = (column, row, slice in the order along the slice normal), and
+:func:`read_segmentation` returns the same array from the file. One segment (a lung nodule, segment 1)
+or many: a map of segment numbers ``0..N`` (BINARY) or one channel per segment, each segment described
+by a :class:`Segment`; :func:`read_segment_map` reads every segment back as one map of segment numbers.
+A segment may record the label-map value it stands for (:func:`tracking_id`), which is how
+``radtl seg to-mask`` (:mod:`radtl.dicom.labelmap`) gives back a label map's own values. Each frame references its source instance (Derivation Image and Referenced Series, PS3.3
 C.7.6.1 / C.8.20.2), so the SEG lands in the source's study, Frame of Reference and patient:
 highdicom copies the Patient, General Study and Patient Study modules from the source, which the
 standard requires of a derived object in the same study (PS3.3 A.51.3); the source's scanner and
@@ -24,6 +28,7 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +42,7 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
-from pydicom.valuerep import DA, DT, TM, VALIDATORS
+from pydicom.valuerep import DA, DT, IS, TM, VALIDATORS, DSdecimal, DSfloat
 
 import radtl
 from radtl.atomic import write_atomic
@@ -45,15 +50,21 @@ from radtl.dicom.series import CTSeries, SeriesError, read_series_headers
 
 __all__ = [
     "LUNG_NODULE",
+    "REFERENCE_ATTRIBUTES",
     "Algorithm",
     "Segment",
+    "SegmentRecord",
     "SegmentationSourceError",
     "checkpoint_parameters",
     "derivation_source",
     "names_a_folder",
+    "read_segment_map",
     "read_segmentation",
+    "require_references",
     "seg_path",
     "segmentation",
+    "tracked_value",
+    "tracking_id",
     "value_problem",
     "write_segmentation",
 ]
@@ -74,12 +85,51 @@ class Segment:
         category: Segmented Property Category (CID 7150).
         property_type: Segmented Property Type (CID 7151).
         anatomic_region: Anatomic Region where it lies (CID 4), or None.
+        property_type_modifier: Segmented Property Type Modifier (laterality, CID 244), or None.
+        anatomic_region_modifier: Anatomic Region Modifier (laterality, CID 244), or None.
     """
 
     label: str
     category: Code
     property_type: Code
     anatomic_region: Code | None = None
+    property_type_modifier: Code | None = None
+    anatomic_region_modifier: Code | None = None
+
+    def description(
+        self, number: int, algorithm: Algorithm | None, value: int | None = None
+    ) -> hd.seg.SegmentDescription:
+        """This segment as item ``number`` of the Segment Sequence (PS3.3 C.8.20.2, C.8.20.4).
+
+        Args:
+            number: Segment Number (1..N).
+            algorithm: the model (AUTOMATIC), or None for a person's label (MANUAL).
+            value: the label-map value the segment stands for, recorded as its Tracking ID and a new
+                Tracking UID (:func:`tracking_id`), or None to record none.
+        """
+        tracking = {"tracking_id": tracking_id(value), "tracking_uid": hd.UID()} if value is not None else {}
+        description = hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=self.label[:64],
+            segmented_property_category=self.category,
+            segmented_property_type=self.property_type,
+            algorithm_type=(
+                hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm else hd.seg.SegmentAlgorithmTypeValues.MANUAL
+            ),
+            algorithm_identification=algorithm.identification() if algorithm else None,
+            anatomic_regions=[self.anatomic_region] if self.anatomic_region else None,
+            **tracking,
+        )
+        # the modifiers sit inside the item they modify (PS3.3 C.8.20.2, Table 10-7 for the region)
+        if self.property_type_modifier is not None:
+            description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+                hd.sr.CodedConcept.from_code(self.property_type_modifier)
+            ]
+        if self.anatomic_region_modifier is not None and self.anatomic_region is not None:
+            description.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [
+                hd.sr.CodedConcept.from_code(self.anatomic_region_modifier)
+            ]
+        return description
 
 
 #: A lung nodule as SNOMED CT codes it: a morphologically abnormal structure (49755003) of type
@@ -194,6 +244,12 @@ def _person_name_is_valid(value: object) -> bool:
     )
 
 
+def _as_text(value: object) -> object:
+    """A number pydicom parsed from a DS or IS string as that string again: pydicom's validators check the
+    text, and refuse the DSfloat and IS objects themselves (so a Patient's Weight of 79 would fail)."""
+    return str(value) if isinstance(value, (DSfloat, DSdecimal, IS)) else value
+
+
 def value_problem(element: DataElement) -> str | None:
     """Why ``element``'s value breaks the rules of its VR (PS3.5 6.2), or None when it keeps them.
 
@@ -219,7 +275,7 @@ def value_problem(element: DataElement) -> str | None:
         if vr == "PN":
             if not _person_name_is_valid(value):
                 return rule
-        elif vr in VALIDATORS and not VALIDATORS[vr](vr, value)[0]:
+        elif vr in VALIDATORS and not VALIDATORS[vr](vr, _as_text(value))[0]:
             return rule
     if element.keyword == "PatientSex" and str(element.value) not in PATIENT_SEX_VALUES:
         return f"not one of the Enumerated Values {', '.join(PATIENT_SEX_VALUES)} (PS3.3 C.7.1.1)"
@@ -279,66 +335,142 @@ def _source_series(source: CTSeries | str | os.PathLike) -> CTSeries:
     return source if isinstance(source, CTSeries) else read_series_headers(source, modality=None)
 
 
-def _frames(mask: np.ndarray, series: CTSeries) -> np.ndarray:
-    """``(X, Y, Z)`` (or ``(1, X, Y, Z)``) to highdicom's ``(frames, rows, columns)``, one frame per source."""
+#: What a SEG references in each source instance and in its series (PS3.3 C.8.20.1 Referenced Series,
+#: C.7.6.1 Derivation Image; the SEG joins the source's study and Frame of Reference, A.51.3).
+REFERENCE_ATTRIBUTES = ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID")
+
+
+def require_references(series: CTSeries) -> None:
+    """Refuse a source series a SEG cannot reference: one whose UIDs are missing or empty.
+
+    radtl never invents a reference: a SEG pointing at UIDs made up for it would point at nothing in the
+    archive. Some exports (TotalSegmentator's example series) empty Study, Series and SOP Instance UID.
+
+    Raises:
+        SegmentationSourceError: naming each empty attribute, its tag and how many instances lack it.
+    """
+    empty = []
+    for keyword in REFERENCE_ATTRIBUTES:
+        count = sum(1 for ds in series.datasets if not str(ds.get(keyword, "") or "").strip())
+        if count:
+            empty.append(f"{keyword} {Tag(tag_for_keyword(keyword))} in {count} of {len(series.datasets)}")
+    if empty:
+        raise SegmentationSourceError(
+            f"{Path(series.paths[0]).parent}: the source instances have empty {'; '.join(empty)}: a SEG must "
+            "reference its source by these UIDs (PS3.3 C.8.20.1) and radtl does not invent them; fetch the series "
+            "again from the archive that holds its UIDs, or fill them in (e.g. pydicom.uid.generate_uid) on a copy "
+            "and segment that copy"
+        )
+
+
+#: How a segment records the label-map value it stands for: its Tracking ID (0062,0020), a text label for
+#: "tracking a finding or feature" across objects (PS3.3 C.8.20.4), paired with a Tracking UID (0062,0021).
+TRACKING_ID_PREFIX = "label map value "
+
+
+def tracking_id(value: int) -> str:
+    """The Tracking ID of the segment that stands for label-map value ``value``: ``label map value 117``.
+
+    Segment numbers run 1..N (PS3.3 C.8.20.2); a label map's values need not (TotalSegmentator's 1, 5, 117).
+    The Segment Description Macro's one per-segment identifier that may carry such a value is its Tracking
+    ID (Type 1C, "a text label used for tracking a finding or feature, potentially across multiple reporting
+    objects", C.8.20.4): the value identifies the structure in every label map of the same labelling.
+    """
+    return f"{TRACKING_ID_PREFIX}{int(value)}"
+
+
+def tracked_value(item: Dataset) -> int | None:
+    """The label-map value a Segment Sequence item records in its Tracking ID (:func:`tracking_id`), or None."""
+    text = str(item.get("TrackingID", "") or "")
+    number = text[len(TRACKING_ID_PREFIX):] if text.startswith(TRACKING_ID_PREFIX) else ""
+    return int(number) if number.isdigit() and int(number) > 0 else None
+
+
+def _frames(mask: np.ndarray, series: CTSeries, segments: int) -> np.ndarray:
+    """``(X, Y, Z)`` or ``(N, X, Y, Z)`` to highdicom's ``(frames, rows, columns[, N])``, one frame per source."""
     mask = np.asarray(mask)
     if mask.ndim == 4 and mask.shape[0] == 1:
         mask = mask[0]
     slices, rows, columns = series.shape
-    if mask.shape != (columns, rows, slices):
+    grid = (columns, rows, slices)
+    if mask.shape[-3:] != grid or mask.ndim not in (3, 4):
         raise SegmentationSourceError(
-            f"mask shape {mask.shape} is not the series' grid (X, Y, Z) = {(columns, rows, slices)}; "
+            f"mask shape {mask.shape} is not the series' grid (X, Y, Z) = {grid}; "
             "invert any spatial transform before writing"
         )
-    return np.ascontiguousarray(series.in_stored_order(mask.transpose(2, 1, 0)))  # a multi-frame source's order
+    # a multi-frame source's frames in its stored order: highdicom pairs SEG frame i with source frame i
+    if mask.ndim == 4:
+        if mask.shape[0] != segments:
+            raise SegmentationSourceError(f"{mask.shape[0]} mask channels for {segments} segment description(s)")
+        return np.ascontiguousarray(series.in_stored_order(mask.transpose(3, 2, 1, 0)))
+    return np.ascontiguousarray(series.in_stored_order(mask.transpose(2, 1, 0)))
+
+
+def _pixels(frames: np.ndarray, segments: int, fractional: bool) -> np.ndarray:
+    """The checked pixel array: a map of segment numbers (BINARY) or probabilities per segment (FRACTIONAL)."""
+    if fractional:
+        if frames.ndim == 3 and segments > 1:  # a map of segment numbers, one 0/1 channel per segment
+            if not np.isin(frames, np.arange(segments + 1)).all():
+                raise SegmentationSourceError(f"a map of {segments} segments holds only the numbers 0..{segments}")
+            return np.stack([frames == number for number in range(1, segments + 1)], axis=-1).astype(np.uint8)
+        frames = frames.astype(np.float32)
+        if frames.size and (frames.min() < 0 or frames.max() > 1):
+            raise SegmentationSourceError(f"FRACTIONAL needs probabilities in [0, 1], got {frames.min()}..{frames.max()}")
+        return frames
+    if segments == 1 or frames.ndim == 4:
+        if not np.isin(frames, (0, 1)).all():
+            raise SegmentationSourceError("BINARY needs a 0/1 mask; threshold probabilities first, or write FRACTIONAL")
+        return frames.astype(np.uint8)
+    if not np.isin(frames, np.arange(segments + 1)).all():
+        raise SegmentationSourceError(f"a map of {segments} segments holds only the numbers 0..{segments}")
+    return frames.astype(np.uint8 if segments < 256 else np.uint16)
 
 
 def segmentation(
     mask: np.ndarray,
     source: CTSeries | str | os.PathLike,
     algorithm: Algorithm | None,
-    segment: Segment = LUNG_NODULE,
+    segment: Segment | Sequence[Segment] = LUNG_NODULE,
     fractional: bool = False,
     series_number: int = 900,
     series_description: str | None = None,
+    values: Sequence[int] | None = None,
 ) -> hd.seg.Segmentation:
     """Build the DICOM Segmentation of ``mask`` over the series it was predicted on.
 
     Args:
-        mask: ``(X, Y, Z)`` on the series' grid: 0/1 (BINARY) or probabilities in [0, 1] (FRACTIONAL).
+        mask: on the series' grid, ``(X, Y, Z)``: for one segment 0/1 (BINARY) or probabilities in [0, 1]
+            (FRACTIONAL); for N segments the segment numbers 0..N, 0 where none. Or ``(N, X, Y, Z)``, one
+            channel per segment.
         source: the series (its folder, or the :class:`CTSeries` read from it).
         algorithm: the model, recorded as Segment Algorithm Type AUTOMATIC with its identification;
             None for a person's label (MANUAL, no Algorithm Identification, PS3.3 C.8.20.2).
-        segment: what the mask segments (default: lung nodule).
+        segment: what the mask segments (default: lung nodule), or one :class:`Segment` per segment
+            number 1..N.
         fractional: write Segmentation Type FRACTIONAL with Fractional Type PROBABILITY (C.8.20.2.3).
         series_number: Series Number of the new series.
         series_description: Series Description (default: the algorithm's name and version).
+        values: the label-map value each segment stands for, recorded in its Tracking ID
+            (:func:`tracking_id`); None records none.
 
     Raises:
-        SegmentationSourceError: a mask that is not on the series' grid, or out of range.
+        SegmentationSourceError: a mask that is not on the series' grid, or out of range; a source
+            series without the UIDs a SEG references (:func:`require_references`).
     """
+    segments = [segment] if isinstance(segment, Segment) else list(segment)
+    if not segments:
+        raise SegmentationSourceError("no segment to write: give at least one Segment")
+    if values is not None and len(values) != len(segments):
+        raise SegmentationSourceError(f"{len(values)} label-map value(s) for {len(segments)} segment(s)")
     series = _source_series(source)
-    frames = _frames(mask, series)
-    if fractional:
-        frames = frames.astype(np.float32)
-        if frames.size and (frames.min() < 0 or frames.max() > 1):
-            raise SegmentationSourceError(f"FRACTIONAL needs probabilities in [0, 1], got {frames.min()}..{frames.max()}")
-    else:
-        if not np.isin(frames, (0, 1)).all():
-            raise SegmentationSourceError("BINARY needs a 0/1 mask; threshold probabilities first, or write FRACTIONAL")
-        frames = frames.astype(np.uint8)
+    require_references(series)
+    frames = _pixels(_frames(mask, series, len(segments)), len(segments), fractional)
     made_by = f"{algorithm.name} {algorithm.version}" if algorithm else "manual annotation"
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=segment.label,
-        segmented_property_category=segment.category,
-        segmented_property_type=segment.property_type,
-        algorithm_type=(
-            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if algorithm else hd.seg.SegmentAlgorithmTypeValues.MANUAL
-        ),
-        algorithm_identification=algorithm.identification() if algorithm else None,
-        anatomic_regions=[segment.anatomic_region] if segment.anatomic_region else None,
-    )
+    descriptions = [
+        item.description(number, algorithm, None if values is None else values[number - 1])
+        for number, item in enumerate(segments, start=1)
+    ]
+    what = segments[0].label if len(segments) == 1 else f"{len(segments)} segments"
     with warnings.catch_warnings():
         # highdicom quotes a one-component Patient's Name in a warning; such a name is valid (PS3.5 6.2.1.2)
         # and a log line must never carry it
@@ -350,7 +482,7 @@ def segmentation(
             segmentation_type=(
                 hd.seg.SegmentationTypeValues.FRACTIONAL if fractional else hd.seg.SegmentationTypeValues.BINARY
             ),
-            segment_descriptions=[description],
+            segment_descriptions=descriptions,
             series_instance_uid=hd.UID(),
             series_number=series_number,
             sop_instance_uid=hd.UID(),
@@ -361,7 +493,7 @@ def segmentation(
             device_serial_number="0",
             series_description=(series_description or made_by)[:64],
             content_label="SEGMENTATION",
-            content_description=f"{segment.label} by {made_by}"[:64],
+            content_description=f"{what} by {made_by}"[:64],
             transfer_syntax_uid=ExplicitVRLittleEndian,
             # every frame kept when nothing was found: an empty SEG is a valid, explicit "no nodule"
             omit_empty_frames=bool(frames.any()),
@@ -431,16 +563,13 @@ def write_segmentation(
     return path
 
 
-def read_segmentation(
-    path: str | os.PathLike, source: CTSeries | str | os.PathLike, segment_number: int = 1
-) -> np.ndarray:
-    """Read a SEG back onto its source series' grid: ``(X, Y, Z)``, uint8 for BINARY, float32 for FRACTIONAL.
+def _open_against(path: str | os.PathLike, series: CTSeries) -> tuple[hd.seg.Segmentation, list[str]]:
+    """The SEG at ``path``, checked to segment ``series``, and the series' SOP Instance UIDs in slice order.
 
     Raises:
         SegmentationSourceError: the SEG references another series, or instances the source lacks.
     """
     seg = hd.seg.segread(path)
-    series = _source_series(source)
     referenced = {str(item.SeriesInstanceUID) for item in seg.ReferencedSeriesSequence}
     if series.series_instance_uid not in referenced:
         raise SegmentationSourceError(
@@ -452,6 +581,11 @@ def read_segmentation(
         raise SegmentationSourceError(
             f"{path} references {len(missing)} instance(s) not in the source series, e.g. {missing[0]}"
         )
+    return seg, uids
+
+
+def _segment_volume(seg: hd.seg.Segmentation, uids: list[str], segment_number: int) -> np.ndarray:
+    """One segment on the source grid, ``(X, Y, Z)``: uint8 for BINARY, float32 in [0, 1] for FRACTIONAL."""
     fractional = seg.SegmentationType == "FRACTIONAL"
     frames = seg.get_pixels_by_source_instance(
         source_sop_instance_uids=uids,
@@ -464,3 +598,101 @@ def read_segmentation(
         frames = frames[..., 0]
     return np.ascontiguousarray(frames.transpose(2, 1, 0))
 
+
+def read_segmentation(
+    path: str | os.PathLike, source: CTSeries | str | os.PathLike, segment_number: int = 1
+) -> np.ndarray:
+    """Read one segment of a SEG back onto its source series' grid: ``(X, Y, Z)``, uint8 for BINARY (0/1),
+    float32 for FRACTIONAL.
+
+    Raises:
+        SegmentationSourceError: the SEG references another series, or instances the source lacks.
+    """
+    seg, uids = _open_against(path, _source_series(source))
+    return _segment_volume(seg, uids, segment_number)
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment as a SEG describes it: its number, what it is, and the label-map value it records.
+
+    Args:
+        number: Segment Number (0062,0004).
+        segment: its label and codes, as a :class:`Segment`.
+        value: the label-map value its Tracking ID records (:func:`tracked_value`), or None.
+    """
+
+    number: int
+    segment: Segment
+    value: int | None
+
+
+def _code(item: Dataset) -> Code:
+    return Code(str(item.CodeValue), str(item.CodingSchemeDesignator), str(item.CodeMeaning))
+
+
+def _first_code(item: Dataset, keyword: str) -> Code | None:
+    sequence = item.get(keyword)
+    return _code(sequence[0]) if sequence else None
+
+
+def _described(item: Dataset) -> Segment:
+    """A Segment Sequence item as the :class:`Segment` that wrote it (PS3.3 C.8.20.2)."""
+    category = item.SegmentedPropertyCategoryCodeSequence[0]
+    property_type = item.SegmentedPropertyTypeCodeSequence[0]
+    region = item.AnatomicRegionSequence[0] if item.get("AnatomicRegionSequence") else None
+    return Segment(
+        label=str(item.get("SegmentLabel", "")),
+        category=_code(category),
+        property_type=_code(property_type),
+        anatomic_region=_code(region) if region is not None else None,
+        property_type_modifier=_first_code(property_type, "SegmentedPropertyTypeModifierCodeSequence"),
+        anatomic_region_modifier=_first_code(region, "AnatomicRegionModifierSequence") if region is not None else None,
+    )
+
+
+#: A FRACTIONAL segment covers a voxel of a map of segment numbers where its value is at least this.
+FRACTIONAL_THRESHOLD = 0.5
+
+
+def read_segment_map(
+    path: str | os.PathLike, source: CTSeries | str | os.PathLike
+) -> tuple[np.ndarray, list[SegmentRecord]]:
+    """Read every segment of a SEG as one map of segment numbers on the source grid, with the segments.
+
+    A FRACTIONAL segment covers the voxels where its value is at least :data:`FRACTIONAL_THRESHOLD` (a
+    map written FRACTIONAL from a label map holds only 0 and 1, so it reads back exactly).
+
+    Returns:
+        ``(X, Y, Z)`` uint16 segment numbers, 0 where no segment is, and one :class:`SegmentRecord` per segment.
+
+    Raises:
+        SegmentationSourceError: the SEG references another series or instances the source lacks, or two
+            segments cover one voxel (a map holds one segment per voxel; read them one by one with
+            :func:`read_segmentation`).
+    """
+    series = _source_series(source)
+    seg, uids = _open_against(path, series)
+    records = [
+        SegmentRecord(number=int(item.SegmentNumber), segment=_described(item), value=tracked_value(item))
+        for item in seg.SegmentSequence
+    ]
+    numbers: np.ndarray | None = None
+    for record in records:
+        covered = _segment_volume(seg, uids, record.number) >= (
+            FRACTIONAL_THRESHOLD if seg.SegmentationType == "FRACTIONAL" else 1
+        )
+        if numbers is None:
+            numbers = np.zeros(covered.shape, np.uint16)
+        overlap = covered & (numbers > 0)
+        if overlap.any():
+            other = int(numbers[overlap][0])
+            raise SegmentationSourceError(
+                f"{path}: segments {other} and {record.number} both cover {int(overlap.sum())} voxel(s); a label "
+                "map holds one segment per voxel, so read the segments one by one (read_segmentation)"
+            )
+        numbers[covered] = record.number
+    if numbers is None:
+        slices, rows, columns = series.shape
+        numbers = np.zeros((columns, rows, slices), np.uint16)
+    return numbers, records
