@@ -491,6 +491,70 @@ class RadtlCLI:
         stored = send_to_pacs(list(files), to)
         print(f"sent to {to}: {len(stored)} instance(s) stored")
 
+    def seg(
+        self,
+        action: str,
+        *files: str,
+        out: str,
+        series: str | None = None,
+        labels: str | None = None,
+        fractional: bool = False,
+        algorithm: str | None = None,
+        algorithm_version: str = "unknown",
+        overwrite: bool = False,
+    ) -> None:
+        """Label maps (NIfTI, NRRD) to a multi-segment DICOM-SEG and back, exactly, on a CT or MR series' grid.
+
+        from-mask SERIES MASK: one segment per non-zero value, each recording its value (its Tracking ID), so
+        to-mask gives the same values back without a labels file. The mask must lie on the series' grid in
+        physical space (axes in another order or flipped are reoriented); a mask on another grid is refused,
+        naming the spacing and offset that differ. See docs/segmentation.md.
+
+        Args:
+            action: from-mask (SERIES MASK) or to-mask (SEG, with --series).
+            files: from-mask: the series' folder and the label map; to-mask: the SEG file.
+            out: from-mask: the SEG file to write; to-mask: the label map, .nii.gz or .nii (the series' affine, RAS).
+            series: to-mask: the folder of the series the SEG segments.
+            labels: a labels CSV (value, label, structure or category and type codes), or totalsegmentator;
+                from-mask: each segment's label and SNOMED CT codes (values it does not name: label <value>,
+                coded Tissue); to-mask: each segment's value, matched by its codes.
+            fractional: from-mask: write Segmentation Type FRACTIONAL rather than BINARY.
+            algorithm: from-mask: the model that made the label map (Segment Algorithm Type AUTOMATIC); without it
+                the segments are MANUAL.
+            algorithm_version: from-mask: the model's version, with --algorithm.
+            overwrite: replace an output that exists (refused otherwise).
+
+        Examples:
+            radtl seg from-mask ct_series/ seg.nii.gz --out seg.dcm --labels totalsegmentator
+            radtl seg to-mask seg.dcm --series ct_series/ --out mask.nii.gz
+        """
+        from radtl.dicom.labelmap import label_map_to_seg, seg_to_label_map
+        from radtl.dicom.seg import Algorithm
+
+        actions = {"from-mask": 2, "to-mask": 1}
+        action = str(action).replace("_", "-")
+        if action not in actions:
+            raise UsageError(f"unknown action {action!r}", hint="radtl seg from-mask SERIES MASK --out SEG.dcm, or "
+                             "radtl seg to-mask SEG.dcm --series SERIES --out MASK.nii.gz")
+        files = tuple(str(f) for f in files)
+        if len(files) != actions[action]:
+            usage = "SERIES MASK" if action == "from-mask" else "SEG"
+            raise UsageError(f"seg {action} takes {usage}, got {len(files)} path(s)", hint="radtl seg --help")
+        if action == "to-mask" and series is None:
+            raise UsageError("seg to-mask needs --series, the folder of the series the SEG segments")
+        if Path(out).exists() and not overwrite:
+            raise UsageError(f"{out} exists", hint="pass --overwrite to replace it, or choose another --out")
+        if action == "from-mask":
+            made_by = Algorithm(str(algorithm), str(algorithm_version)) if algorithm else None
+            result = label_map_to_seg(files[0], files[1], out, labels=labels, fractional=fractional, algorithm=made_by)
+            kind = "FRACTIONAL" if fractional else "BINARY"
+            print(f"SEG: {result.path} ({kind}, {len(result.values)} segment(s) on {result.shape}: values "
+                  f"{', '.join(map(str, result.values))})")
+        else:
+            result = seg_to_label_map(files[0], series, out, labels=labels)
+            print(f"label map: {result.path} ({len(result.values)} segment(s) on {result.shape}: values "
+                  f"{', '.join(map(str, result.values))})")
+
     def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,
                title: str = "Initialisation comparison") -> None:
         """Compare initialisations from sweep results: tables, tests, figures.

@@ -36,6 +36,7 @@ from radtl.dicom.seg import (
     SegmentationSourceError,
     SegmentRecord,
     read_segment_map,
+    require_references,
     write_segmentation,
 )
 from radtl.dicom.segment_codes import generic_segment, read_labels
@@ -252,6 +253,7 @@ def label_map_to_seg(
         LabelMapError, LabelsFileError: an unreadable label map or labels file.
     """
     series = series_dir if isinstance(series_dir, CTSeries) else read_series_headers(series_dir, modality=None)
+    require_references(series)  # before the label map is read: nothing can be written without them
     image = read_label_map(mask)
     array = on_series_grid(image, series)
     values, numbers = segment_values(array)
@@ -277,19 +279,12 @@ def _code_key(segment: Segment) -> tuple:
     return tuple(None if code is None else (code.scheme_designator, code.value) for code in codes)
 
 
-def _value_of(record: SegmentRecord, table: dict[int, Segment]) -> int:
-    """The label-map value of a segment: the labels file's entry with the same codes (and label, when several
-    have them), else the value its Tracking ID records, else its segment number."""
-    if table:
-        matches = [value for value, entry in table.items() if _code_key(entry) == _code_key(record.segment)]
-        if len(matches) > 1:
-            matches = [value for value in matches if table[value].label == record.segment.label]
-        if len(matches) == 1:
-            return matches[0]
-        logger.warning("segment %d (%s) matches %s in the labels file; it keeps %s", record.number,
-                       record.segment.label, "several entries" if matches else "no entry",
-                       "its recorded value" if record.value else "its segment number")
-    return record.value or record.number
+def _value_of(record: SegmentRecord, table: dict[int, Segment]) -> int | None:
+    """The value of the labels file's entry with the segment's codes (and label, when several have them), or None."""
+    matches = [value for value, entry in table.items() if _code_key(entry) == _code_key(record.segment)]
+    if len(matches) > 1:
+        matches = [value for value in matches if table[value].label == record.segment.label]
+    return matches[0] if len(matches) == 1 else None
 
 
 def seg_to_label_map(
@@ -320,7 +315,13 @@ def seg_to_label_map(
         raise LabelMapError(f"{out}: to-mask writes NIfTI; give a .nii.gz (or .nii) output")
     numbers, records = read_segment_map(seg, series)
     table = read_labels(labels) if labels is not None else {}
-    values = [_value_of(record, table) for record in records]
+    matched = [_value_of(record, table) for record in records] if table else [None] * len(records)
+    unmatched = [record for record, value in zip(records, matched) if value is None]
+    if table and unmatched:
+        logger.warning("%s: no single entry has the codes of %d segment(s) (%s); they keep the value they record, "
+                       "else their segment number", labels, len(unmatched),
+                       ", ".join(r.segment.label for r in unmatched[:5]) + (" ..." if len(unmatched) > 5 else ""))
+    values = [value or record.value or record.number for record, value in zip(records, matched)]
     if len(set(values)) != len(values):
         repeated = sorted({v for v in values if values.count(v) > 1})
         raise SegmentationSourceError(f"{seg}: several segments would take value(s) {repeated}; check the labels file")
