@@ -590,7 +590,7 @@ def _segment_volume(seg: hd.seg.Segmentation, uids: list[str], segment_number: i
     frames = seg.get_pixels_by_source_instance(
         source_sop_instance_uids=uids,
         segment_numbers=[segment_number],
-        combine_segments=not fractional,
+        combine_segments=False,  # one segment's own 0/1 (or fractions), not its number
         rescale_fractional=True,
         dtype=np.float32 if fractional else np.uint8,
     )

@@ -16,13 +16,18 @@ import pydicom
 import pytest
 import torch
 from monai.losses import DiceLoss
+from pydicom.sr.codedict import codes
 
 from radtl.dicom.seg import (
+    LUNG_NODULE,
     Algorithm,
+    Segment,
     SegmentationSourceError,
     checkpoint_parameters,
     derivation_source,
+    read_segment_map,
     read_segmentation,
+    tracked_value,
     value_problem,
     write_segmentation,
 )
@@ -229,7 +234,7 @@ def test_a_value_that_breaks_its_vr_is_a_problem_named_without_the_value(keyword
 @pytest.mark.parametrize(
     "keyword, value",
     [("PatientBirthDate", "19600702"), ("PatientBirthDate", ""), ("StudyTime", "120000.5"), ("PatientSex", "O"),
-     ("PatientName", "Doe^Jane^^Dr"), ("ReferringPhysicianName", "")],
+     ("PatientName", "Doe^Jane^^Dr"), ("ReferringPhysicianName", ""), ("PatientWeight", "79"), ("PatientSize", "1.8")],
 )
 def test_a_value_that_keeps_its_vr_is_no_problem(keyword, value, source):
     assert value_problem(with_header(source, **{keyword: value}).datasets[0][keyword]) is None
@@ -342,6 +347,58 @@ def test_a_seg_read_against_another_series_is_refused(written):
     other = read_series_headers(LUNA / "case002")
     with pytest.raises(SegmentationSourceError, match=other.series_instance_uid):
         read_segmentation(written["binary"], other)
+
+
+def test_a_source_without_sop_instance_uids_is_refused_naming_the_attribute(source, tmp_path):
+    emptied = with_header(source, SOPInstanceUID="")
+    with pytest.raises(SegmentationSourceError, match=r"empty SOPInstanceUID \(0008,0018\) in 12 of 12.*does not invent"):
+        write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), emptied, ALGORITHM)
+    assert not (tmp_path / "seg.dcm").exists()
+
+
+# --- one writer, one segment or many ---------------------------------------------------------
+
+LIVER = Segment("Liver", codes.SCT.AnatomicalStructure, codes.SCT.Liver)
+
+
+def test_the_nodule_seg_is_one_segment_numbered_1_without_a_tracking_id(binary):
+    assert [int(item.SegmentNumber) for item in binary.SegmentSequence] == [1]
+    assert binary.SegmentSequence[0].SegmentLabel == LUNG_NODULE.label
+    assert "TrackingID" not in binary.SegmentSequence[0]
+
+
+def test_a_map_of_segment_numbers_is_written_as_one_segment_each(source, tmp_path):
+    numbers = asymmetric_mask()
+    numbers[40, 50, 9] = 2
+    path = write_segmentation(tmp_path / "seg.dcm", numbers, source, None, [LUNG_NODULE, LIVER], values=[1, 117])
+    mask, records = read_segment_map(path, source)
+    np.testing.assert_array_equal(mask, numbers)
+    assert [(r.number, r.segment, r.value) for r in records] == [(1, LUNG_NODULE, 1), (2, LIVER, 117)]
+
+
+def test_stacked_segments_may_overlap_and_read_back_one_by_one(source, tmp_path):
+    stacked = np.stack([asymmetric_mask(), asymmetric_mask()])
+    path = write_segmentation(tmp_path / "seg.dcm", stacked, source, ALGORITHM, [LUNG_NODULE, LIVER])
+    np.testing.assert_array_equal(read_segmentation(path, source, segment_number=2), asymmetric_mask())
+    with pytest.raises(SegmentationSourceError, match="segments 1 and 2 both cover 37 voxel"):
+        read_segment_map(path, source)
+
+
+def test_a_segment_laterality_is_its_type_modifier(source, tmp_path):
+    left_kidney = Segment("Left kidney", codes.SCT.AnatomicalStructure, codes.SCT.Kidney,
+                          property_type_modifier=codes.SCT.Left)
+    path = write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), source, None, left_kidney)
+    _, records = read_segment_map(path, source)
+    assert records[0].segment == left_kidney
+
+
+def test_a_tracking_id_that_is_not_a_label_map_value_records_none():
+    assert tracked_value(pydicom.Dataset()) is None
+    item = pydicom.Dataset()
+    item.TrackingID = "Nodule 1"
+    assert tracked_value(item) is None
+    item.TrackingID = "label map value 117"
+    assert tracked_value(item) == 117
 
 
 # --- SaveDicomSeg ----------------------------------------------------------------------------
