@@ -71,10 +71,18 @@ def parse_code(text: str, where: str = "") -> Code:
     return Code(value, scheme, meaning)
 
 
-def _rows(text: str, source: str) -> list[dict[str, str]]:
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    return [{key.strip(): (value or "").strip() for key, value in row.items() if key} for row in reader]
+def _rows(text: str) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV table by the first line that is not a comment, each with its line number in the file."""
+    numbered = [(number, line) for number, line in enumerate(text.splitlines(), start=1)
+                if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        return []
+    parsed = list(csv.reader(io.StringIO("\n".join(line for _, line in numbered))))
+    header = [name.strip() for name in parsed[0]]
+    return [
+        (number, {key: value.strip() for key, value in zip(header, fields) if key})
+        for (number, _), fields in zip(numbered[1:], parsed[1:])
+    ]
 
 
 def _optional_code(row: dict[str, str], column: str, where: str) -> Code | None:
@@ -96,7 +104,7 @@ def _segment(row: dict[str, str], label: str, where: str) -> Segment:
 def structures() -> dict[str, Segment]:
     """radtl's table of codes (``segment_codes.csv``): each structure's name to its :class:`Segment`."""
     text = files("radtl.dicom").joinpath("segment_codes.csv").read_text(encoding="utf-8")
-    return {row["name"]: _segment(row, row["name"], f"segment_codes.csv {row['name']}: ") for row in _rows(text, "")}
+    return {row["name"]: _segment(row, row["name"], f"segment_codes.csv {row['name']}: ") for _, row in _rows(text)}
 
 
 def generic_segment(value: int) -> Segment:
@@ -123,14 +131,17 @@ def read_labels(labels: str | os.PathLike) -> dict[int, Segment]:
         if not path.is_file():
             raise FileNotFoundError(2, "no such labels file", str(path))
         text, source = path.read_text(encoding="utf-8-sig"), str(path)
-    rows = _rows(text, source)
-    unknown = sorted(set().union(*(row.keys() for row in rows)) - set(LABEL_COLUMNS)) if rows else []
+    rows = _rows(text)
+    columns = set().union(*(row.keys() for _, row in rows)) if rows else set()
+    unknown = sorted(columns - set(LABEL_COLUMNS))
     if unknown:
         raise LabelsFileError(f"{source}: unknown column(s) {', '.join(unknown)}; the columns are {', '.join(LABEL_COLUMNS)}")
+    if rows and "value" not in columns:
+        raise LabelsFileError(f"{source}: no value column; the first line names the columns: {', '.join(LABEL_COLUMNS)}")
     known = structures()
     table: dict[int, Segment] = {}
-    for line, row in enumerate(rows, start=2):
-        where = f"{source} row {line}: "
+    for line, row in rows:
+        where = f"{source} line {line}: "
         try:
             value = int(row.get("value", ""))
         except ValueError:

@@ -115,12 +115,20 @@ def test_a_labels_file_may_name_structures_or_give_codes(tmp_path):
         ("value,category,type\n1,SCT:123037004:Anatomical Structure,10200004\n", "SCHEME:VALUE:Meaning"),
         ("value,colour\n1,red\n", "unknown column"),
         ("value,label\n1,Liver\n", "neither a structure nor category and type"),
+        ("label,structure\nLiver,liver\n", "no value column"),
     ],
 )
 def test_a_bad_labels_file_is_refused_naming_the_row(tmp_path, text, message):
     labels = tmp_path / "labels.csv"
     labels.write_text(text)
     with pytest.raises(LabelsFileError, match=message):
+        read_labels(labels)
+
+
+def test_an_error_names_the_line_of_the_file(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("# comment\nvalue,structure\n\n1,liver\n2,livre\n")
+    with pytest.raises(LabelsFileError, match=r"labels.csv line 5: unknown structure 'livre'"):
         read_labels(labels)
 
 
