@@ -546,7 +546,8 @@ class RadtlCLI:
             raise UsageError(f"{out} exists", hint="pass --overwrite to replace it, or choose another --out")
         if action == "from-mask":
             made_by = Algorithm(str(algorithm), str(algorithm_version)) if algorithm else None
-            result = label_map_to_seg(files[0], files[1], out, labels=labels, fractional=fractional, algorithm=made_by)
+            result = label_map_to_seg(files[0], files[1], out, labels=labels, fractional=fractional,
+                                      algorithm=made_by)
             kind = "FRACTIONAL" if fractional else "BINARY"
             print(f"SEG: {result.path} ({kind}, {len(result.values)} segment(s) on {result.shape}: values "
                   f"{', '.join(map(str, result.values))})")

@@ -144,7 +144,9 @@ def _whole_numbers(array: np.ndarray, path: Path) -> np.ndarray:
     elif array.dtype.kind not in "iu":
         raise LabelMapError(f"{path}: values of type {array.dtype}; a label map holds integers")
     if array.size and array.min() < 0:
-        raise LabelMapError(f"{path}: negative value {array.min()}; a label map holds 0 (background) and positive values")
+        raise LabelMapError(
+            f"{path}: negative value {array.min()}; a label map holds 0 (background) and positive values"
+        )
     return array
 
 

@@ -7,8 +7,11 @@ series, ``(X, Y, Z)`` = (column, row, slice in the order along the slice normal)
 or many: a map of segment numbers ``0..N`` (BINARY) or one channel per segment, each segment described
 by a :class:`Segment`; :func:`read_segment_map` reads every segment back as one map of segment numbers.
 A segment may record the label-map value it stands for (:func:`tracking_id`), which is how
-``radtl seg to-mask`` (:mod:`radtl.dicom.labelmap`) gives back a label map's own values. Each frame references its source instance (Derivation Image and Referenced Series, PS3.3
-C.7.6.1 / C.8.20.2), so the SEG lands in the source's study, Frame of Reference and patient:
+``radtl seg to-mask`` (:mod:`radtl.dicom.labelmap`) gives back a label map's own values.
+
+Each frame references its source instance (Derivation Image and Referenced Series, PS3.3
+C.7.6.1 / C.8.20.2), and a source without the UIDs to reference is refused
+(:func:`require_references`), so the SEG lands in the source's study, Frame of Reference and patient:
 highdicom copies the Patient, General Study and Patient Study modules from the source, which the
 standard requires of a derived object in the same study (PS3.3 A.51.3); the source's scanner and
 institution, which highdicom would also record as contributing equipment, are removed.
@@ -415,7 +418,9 @@ def _pixels(frames: np.ndarray, segments: int, fractional: bool) -> np.ndarray:
             return np.stack([frames == number for number in range(1, segments + 1)], axis=-1).astype(np.uint8)
         frames = frames.astype(np.float32)
         if frames.size and (frames.min() < 0 or frames.max() > 1):
-            raise SegmentationSourceError(f"FRACTIONAL needs probabilities in [0, 1], got {frames.min()}..{frames.max()}")
+            raise SegmentationSourceError(
+                f"FRACTIONAL needs probabilities in [0, 1], got {frames.min()}..{frames.max()}"
+            )
         return frames
     if segments == 1 or frames.ndim == 4:
         if not np.isin(frames, (0, 1)).all():

@@ -134,10 +134,11 @@ def read_labels(labels: str | os.PathLike) -> dict[int, Segment]:
     rows = _rows(text)
     columns = set().union(*(row.keys() for _, row in rows)) if rows else set()
     unknown = sorted(columns - set(LABEL_COLUMNS))
+    names = ", ".join(LABEL_COLUMNS)
     if unknown:
-        raise LabelsFileError(f"{source}: unknown column(s) {', '.join(unknown)}; the columns are {', '.join(LABEL_COLUMNS)}")
+        raise LabelsFileError(f"{source}: unknown column(s) {', '.join(unknown)}; the columns are {names}")
     if rows and "value" not in columns:
-        raise LabelsFileError(f"{source}: no value column; the first line names the columns: {', '.join(LABEL_COLUMNS)}")
+        raise LabelsFileError(f"{source}: no value column; the first line names the columns: {names}")
     known = structures()
     table: dict[int, Segment] = {}
     for line, row in rows:

@@ -38,7 +38,7 @@ def totalsegmentator():
 
 @pytest.fixture(scope="module")
 def ct_folder(totalsegmentator, tmp_path_factory):
-    """TotalSegmentator's 20 CT slices, copied with the UIDs it ships empty filled in (as an archive would hold them)."""
+    """TotalSegmentator's 20 CT slices, copied with the UIDs it ships empty filled in (as an archive holds them)."""
     folder = tmp_path_factory.mktemp("ts") / "example_ct_dicom"
     folder.mkdir()
     study, series = generate_uid(), generate_uid()
