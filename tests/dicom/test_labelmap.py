@@ -3,7 +3,11 @@ series and its label map, and on a real GE MR series."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import highdicom as hd
@@ -25,6 +29,7 @@ from radtl.dicom.labelmap import (
 )
 from radtl.dicom.seg import SegmentationSourceError, tracking_id
 from radtl.dicom.series import read_series_headers
+from tests.support.paths import REPO
 from tests.support.real_data import corpus
 from tests.support.tools import dciodvfy_errors, requires_tool
 
@@ -276,3 +281,15 @@ def test_the_uids_are_filled_in_the_copy_only(totalsegmentator, ct_folder):
     name = next((totalsegmentator / "example_ct_dicom").iterdir()).name
     assert pydicom.dcmread(totalsegmentator / "example_ct_dicom" / name, stop_before_pixels=True).SOPInstanceUID == ""
     assert pydicom.dcmread(ct_folder / name, stop_before_pixels=True).SOPInstanceUID != ""
+
+
+def test_radtl_seg_imports_no_torch_monai_or_ignite(ct_folder, tmp_path):
+    probe = (
+        "import json, sys\nfrom radtl.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules} & {'torch', 'monai', 'ignite'})))"
+    )
+    arguments = ["seg", "from-mask", str(ct_folder), str(tmp_path / "missing.nii.gz"), "--out", str(tmp_path / "s.dcm")]
+    result = subprocess.run([sys.executable, "-c", probe, *arguments], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert "no such file or folder" in result.stderr
