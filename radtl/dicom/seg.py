@@ -90,6 +90,8 @@ class Segment:
         anatomic_region: Anatomic Region where it lies (CID 4), or None.
         property_type_modifier: Segmented Property Type Modifier (laterality, CID 244), or None.
         anatomic_region_modifier: Anatomic Region Modifier (laterality, CID 244), or None.
+        colour: the recommended display colour, ``(R, G, B)`` in 0..255, written as Recommended Display
+            CIELab Value (0062,000D); None leaves the colour to the viewer.
     """
 
     label: str
@@ -98,6 +100,7 @@ class Segment:
     anatomic_region: Code | None = None
     property_type_modifier: Code | None = None
     anatomic_region_modifier: Code | None = None
+    colour: tuple[int, int, int] | None = None
 
     def description(
         self, number: int, algorithm: Algorithm | None, value: int | None = None
@@ -121,6 +124,7 @@ class Segment:
             ),
             algorithm_identification=algorithm.identification() if algorithm else None,
             anatomic_regions=[self.anatomic_region] if self.anatomic_region else None,
+            display_color=hd.color.CIELabColor.from_rgb(*self.colour) if self.colour is not None else None,
             **tracking,
         )
         # the modifiers sit inside the item they modify (PS3.3 C.8.20.2, Table 10-7 for the region)
@@ -646,6 +650,7 @@ def _described(item: Dataset) -> Segment:
     category = item.SegmentedPropertyCategoryCodeSequence[0]
     property_type = item.SegmentedPropertyTypeCodeSequence[0]
     region = item.AnatomicRegionSequence[0] if item.get("AnatomicRegionSequence") else None
+    colour = item.get("RecommendedDisplayCIELabValue")
     return Segment(
         label=str(item.get("SegmentLabel", "")),
         category=_code(category),
@@ -653,6 +658,7 @@ def _described(item: Dataset) -> Segment:
         anatomic_region=_code(region) if region is not None else None,
         property_type_modifier=_first_code(property_type, "SegmentedPropertyTypeModifierCodeSequence"),
         anatomic_region_modifier=_first_code(region, "AnatomicRegionModifierSequence") if region is not None else None,
+        colour=tuple(hd.color.CIELabColor.from_dicom_value(colour).to_rgb()) if colour else None,
     )
 
 

@@ -3,14 +3,15 @@
 A label map's values mean nothing by themselves (nnU-Net's 1 may be a tumour, TotalSegmentator's 1 is the
 spleen), so the meaning comes from a **labels file**, a CSV table with one row per value::
 
-    value,label,structure,category,type,type_modifier,region,region_modifier
-    1,Spleen,spleen,,,,,
-    5,,liver,,,,,
-    9,Tumour,,SCT:49755003:Morphologically Abnormal Structure,SCT:108369006:Neoplasm,,SCT:10200004:Liver,
+    value,label,structure,category,type,type_modifier,region,region_modifier,colour
+    1,Spleen,spleen,,,,,,
+    5,,liver,,,,,,
+    9,Tumour,,SCT:49755003:Morphologically Abnormal Structure,SCT:108369006:Neoplasm,,SCT:10200004:Liver,,255 0 0
 
 Only ``value`` is required, and either ``structure`` (a name in radtl's table of codes, which fills in the
 codes) or ``category`` and ``type`` (codes written ``SCHEME:VALUE:Meaning``, Segmented Property Category
-CID 7150 and Type CID 7151; ``region``: Anatomic Region, CID 4; the modifiers: laterality, CID 244).
+CID 7150 and Type CID 7151; ``region``: Anatomic Region, CID 4; the modifiers: laterality, CID 244;
+``colour``: the recommended display colour, ``R G B`` in 0..255, by default the structure's).
 ``label`` (Segment Label) defaults to the structure's name, or ``label <value>``. Lines starting with ``#``
 are comments. A value the table does not name becomes a generic segment, "label <value>" coded as SNOMED CT
 Tissue (:data:`GENERIC_CODE`, as 3D Slicer and dcmqi code an unnamed segment): a SEG can always be written,
@@ -34,7 +35,7 @@ from pathlib import Path
 from pydicom.sr.coding import Code
 
 from radtl.dicom.seg import Segment
-from radtl.errors import RadtlError
+from radtl.errors import RadtlError, closest
 
 __all__ = [
     "GENERIC_CODE",
@@ -42,6 +43,7 @@ __all__ = [
     "LabelsFileError",
     "generic_segment",
     "parse_code",
+    "parse_colour",
     "read_labels",
     "structures",
 ]
@@ -51,7 +53,9 @@ GENERIC_CODE = Code("85756007", "SCT", "Tissue")
 #: Tables radtl ships, by the name ``--labels`` takes: ``totalsegmentator`` for its ``total`` task.
 LABEL_TABLES = {"totalsegmentator": "labels_totalsegmentator.csv"}
 #: The columns a labels file may have.
-LABEL_COLUMNS = ("value", "label", "structure", "category", "type", "type_modifier", "region", "region_modifier")
+LABEL_COLUMNS = (
+    "value", "label", "structure", "category", "type", "type_modifier", "region", "region_modifier", "colour",
+)
 
 
 class LabelsFileError(RadtlError, ValueError):
@@ -89,6 +93,20 @@ def _optional_code(row: dict[str, str], column: str, where: str) -> Code | None:
     return parse_code(row[column], where) if row.get(column) else None
 
 
+def parse_colour(text: str, where: str = "") -> tuple[int, int, int] | None:
+    """A colour written ``R G B`` (or ``R,G,B``), each 0..255, as a tuple; None for an empty text.
+
+    Raises:
+        LabelsFileError: not three whole numbers in 0..255.
+    """
+    if not text.strip():
+        return None
+    parts = text.replace(",", " ").split()
+    if len(parts) != 3 or not all(part.isdigit() and int(part) <= 255 for part in parts):
+        raise LabelsFileError(f"{where}colour {text!r} is not R G B, three whole numbers in 0..255")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
 def _segment(row: dict[str, str], label: str, where: str) -> Segment:
     return Segment(
         label=label,
@@ -97,6 +115,7 @@ def _segment(row: dict[str, str], label: str, where: str) -> Segment:
         anatomic_region=_optional_code(row, "region", where),
         property_type_modifier=_optional_code(row, "type_modifier", where),
         anatomic_region_modifier=_optional_code(row, "region_modifier", where),
+        colour=parse_colour(row.get("colour", ""), where),
     )
 
 
@@ -136,7 +155,9 @@ def read_labels(labels: str | os.PathLike) -> dict[int, Segment]:
     unknown = sorted(columns - set(LABEL_COLUMNS))
     names = ", ".join(LABEL_COLUMNS)
     if unknown:
-        raise LabelsFileError(f"{source}: unknown column(s) {', '.join(unknown)}; the columns are {names}")
+        near = closest(unknown[0], list(LABEL_COLUMNS))
+        raise LabelsFileError(f"{source}: unknown column(s) {', '.join(unknown)}; "
+                              + (f"did you mean {near}? " if near else "") + f"the columns are {names}")
     if rows and "value" not in columns:
         raise LabelsFileError(f"{source}: no value column; the first line names the columns: {names}")
     known = structures()
@@ -163,7 +184,8 @@ def read_labels(labels: str | os.PathLike) -> dict[int, Segment]:
                     f"{where}unknown structure {structure!r}; use a name in radtl/dicom/segment_codes.csv "
                     "or give category and type codes"
                 )
-            table[value] = Segment(label, *_codes(known[structure]))
+            colour = parse_colour(row.get("colour", ""), where) or known[structure].colour
+            table[value] = Segment(label, *_codes(known[structure]), colour=colour)
         else:
             raise LabelsFileError(f"{where}value {value} has neither a structure nor category and type codes")
     return table

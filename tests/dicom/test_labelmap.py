@@ -114,6 +114,7 @@ def test_the_seg_opens_in_highdicom_with_one_segment_per_value(totalsegmentator,
     assert [item.TrackingID for item in seg.SegmentSequence] == [tracking_id(v) for v in values[1:]]
     liver = seg.SegmentSequence[1]
     assert (liver.SegmentLabel, liver.SegmentedPropertyTypeCodeSequence[0].CodeValue) == ("liver", "10200004")
+    assert hd.color.CIELabColor.from_dicom_value(liver.RecommendedDisplayCIELabValue).to_rgb() == (40, 140, 40)
 
 
 @requires_tool("dciodvfy", "dicom3tools")

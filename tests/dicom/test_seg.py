@@ -384,9 +384,9 @@ def test_stacked_segments_may_overlap_and_read_back_one_by_one(source, tmp_path)
         read_segment_map(path, source)
 
 
-def test_a_segment_laterality_is_its_type_modifier(source, tmp_path):
+def test_a_segment_laterality_and_colour_read_back_as_written(source, tmp_path):
     left_kidney = Segment("Left kidney", codes.SCT.AnatomicalStructure, codes.SCT.Kidney,
-                          property_type_modifier=codes.SCT.Left)
+                          property_type_modifier=codes.SCT.Left, colour=(46, 138, 184))
     path = write_segmentation(tmp_path / "seg.dcm", asymmetric_mask(), source, None, left_kidney)
     _, records = read_segment_map(path, source)
     assert records[0].segment == left_kidney

@@ -113,7 +113,7 @@ def test_a_labels_file_may_name_structures_or_give_codes(tmp_path):
         ("value,structure\nfive,liver\n", "not a whole number"),
         ("value,type\n1,SCT:10200004:Liver\n", "give both category and type"),
         ("value,category,type\n1,SCT:123037004:Anatomical Structure,10200004\n", "SCHEME:VALUE:Meaning"),
-        ("value,colour\n1,red\n", "unknown column"),
+        ("value,color\n1,red\n", "unknown column.*did you mean colour"),
         ("value,label\n1,Liver\n", "neither a structure nor category and type"),
         ("label,structure\nLiver,liver\n", "no value column"),
     ],
@@ -129,6 +129,20 @@ def test_an_error_names_the_line_of_the_file(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("# comment\nvalue,structure\n\n1,liver\n2,livre\n")
     with pytest.raises(LabelsFileError, match=r"labels.csv line 5: unknown structure 'livre'"):
+        read_labels(labels)
+
+
+def test_a_structure_brings_its_colour_and_a_row_may_give_its_own(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("value,structure,colour\n1,spleen,\n2,liver,255 0 0\n")
+    table = read_labels(labels)
+    assert (table[1].colour, table[2].colour) == ((50, 170, 60), (255, 0, 0))
+
+
+def test_a_colour_out_of_range_is_refused(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("value,structure,colour\n1,spleen,256 0 0\n")
+    with pytest.raises(LabelsFileError, match="line 2: colour '256 0 0' is not R G B"):
         read_labels(labels)
 
 
