@@ -593,16 +593,21 @@ def _open_against(path: str | os.PathLike, series: CTSeries) -> tuple[hd.seg.Seg
     return seg, uids
 
 
-def _segment_volume(seg: hd.seg.Segmentation, uids: list[str], segment_number: int) -> np.ndarray:
+def _segment_volume(seg: hd.seg.Segmentation, series: CTSeries, uids: list[str], segment_number: int) -> np.ndarray:
     """One segment on the source grid, ``(X, Y, Z)``: uint8 for BINARY, float32 in [0, 1] for FRACTIONAL."""
     fractional = seg.SegmentationType == "FRACTIONAL"
-    frames = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=uids,
+    selection = dict(
         segment_numbers=[segment_number],
         combine_segments=False,  # one segment's own 0/1 (or fractions), not its number
         rescale_fractional=True,
         dtype=np.float32 if fractional else np.uint8,
     )
+    if series.multiframe:  # one multi-frame source (enhanced CT): its frames, in the order along the normal
+        frames = seg.get_pixels_by_source_frame(
+            source_sop_instance_uid=uids[0], source_frame_numbers=list(series.frames), **selection
+        )
+    else:
+        frames = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, **selection)
     if frames.ndim == 4:
         frames = frames[..., 0]
     return np.ascontiguousarray(frames.transpose(2, 1, 0))
@@ -617,8 +622,9 @@ def read_segmentation(
     Raises:
         SegmentationSourceError: the SEG references another series, or instances the source lacks.
     """
-    seg, uids = _open_against(path, _source_series(source))
-    return _segment_volume(seg, uids, segment_number)
+    series = _source_series(source)
+    seg, uids = _open_against(path, series)
+    return _segment_volume(seg, series, uids, segment_number)
 
 
 @dataclass(frozen=True)
@@ -690,7 +696,7 @@ def read_segment_map(
     ]
     numbers: np.ndarray | None = None
     for record in records:
-        covered = _segment_volume(seg, uids, record.number) >= (
+        covered = _segment_volume(seg, series, uids, record.number) >= (
             FRACTIONAL_THRESHOLD if seg.SegmentationType == "FRACTIONAL" else 1
         )
         if numbers is None:

@@ -83,13 +83,14 @@ def outline(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_dilation(mask) & ~ndimage.binary_erosion(mask, border_value=0)
 
 
-def _display_slice(path: Path, window: Window | None) -> np.ndarray:
-    """One instance's frame as ``(H, W)`` uint8 display values, in ``window`` or (None) the file's own VOI."""
+def _display_slice(path: Path, frame: int, window: Window | None) -> np.ndarray:
+    """Frame ``frame`` (0-based) of an instance as ``(H, W)`` uint8 display values, in ``window`` or (None) the
+    file's own VOI."""
     ds = read_dataset(path)
-    pipeline = grayscale_pipeline(ds)
+    pipeline = grayscale_pipeline(ds, frame)
     if window is not None:
         pipeline = replace(pipeline, voi=(window,))
-    return render_grayscale(decode_frames(ds)[0], pipeline).image
+    return render_grayscale(decode_frames(ds)[frame], pipeline).image
 
 
 def _panel(image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -168,7 +169,7 @@ def write_preview(
     display_window = resolve_window(window)
     series = source if isinstance(source, CTSeries) else read_series_headers(source, modality=None)
     segmented = read_segmentation(seg, series).transpose(2, 1, 0) >= FRACTIONAL_THRESHOLD  # (Z, Y, X)
-    total = len(series.paths)
+    total = series.shape[0]
     shown = slices_to_show(segmented)
     if shown:
         masks = [segmented[z] for z in shown]
@@ -176,5 +177,5 @@ def write_preview(
     else:
         shown, masks = [total // 2], [None]
         captions = [f"nothing segmented (slice {total // 2 + 1}/{total})"]
-    image = preview_image([_display_slice(series.paths[z], display_window) for z in shown], masks, captions)
+    image = preview_image([_display_slice(*series.slice_source(z), display_window) for z in shown], masks, captions)
     return write_bytes_atomic(path or preview_path(seg), encode_png(image))

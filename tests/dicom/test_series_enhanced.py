@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from radtl.cli import main
-from radtl.dicom.seg import write_segmentation
+from radtl.dicom.seg import read_segmentation, write_segmentation
 from radtl.dicom.series import MixedGeometryError, read_series, read_series_headers
 from radtl.networks import create
 from radtl.transforms import LoadCTVolume
@@ -222,8 +222,10 @@ def radtl_segment(series: Path, out: Path, checkpoint: Path, *options: str) -> i
 
 
 @requires_tool("dciodvfy", "dicom3tools")
-def test_radtl_segment_takes_an_enhanced_ct_and_writes_a_valid_seg_of_it(folders, checkpoint, tmp_path):
-    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint, "--nopreview") == 0
+def test_radtl_segment_takes_an_enhanced_ct_and_writes_a_valid_seg_and_its_preview(folders, checkpoint, tmp_path):
+    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint) == 0
+    assert (tmp_path / "SEG.png").is_file()
+    assert (read_segmentation(tmp_path / "SEG.dcm", folders[1]) == 1).all()  # threshold 0: every voxel, read back
     seg = pydicom.dcmread(tmp_path / "SEG.dcm")
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == read_series_headers(folders[1]).series_instance_uid
     assert int(seg.NumberOfFrames) == 20
