@@ -523,6 +523,9 @@ SETTINGS: dict[str, Setting] = {
     "threshold": Setting(float, 0.0, 1.0),
     "min_nodule_volume_mm3": Setting(float, 0.0, 1e9),
     "fractional": Setting(bool),
+    # results as DICOM SR (radtl.dicom.sr) and where they are stored (radtl.dicom.pacs.parse_pacs_url checks it)
+    "sr_output": Setting(str),
+    "send": Setting(str),
 }
 
 

@@ -420,6 +420,7 @@ class RadtlCLI:
         overwrite: bool = False,
         preview: bool = True,
         preview_window: str = "lung",
+        sr: str | None = None,
         set: Sequence[str] = (),
     ) -> None:
         """Segment CT series into DICOM-SEGs; fetch from and send to a PACS.
@@ -442,11 +443,15 @@ class RadtlCLI:
             overwrite: replace SEGs already at the output paths (refused otherwise).
             preview: write X.seg.png beside each X.seg.dcm (--nopreview: none).
             preview_window: the preview's window: lung (-600/1500) or series (each slice's own).
+            sr: also write the nodule measurements as a DICOM SR (TID 1500: volume, longest axial diameter,
+                centroid per nodule): a file (one series), or a folder that gets <SeriesInstanceUID>.sr.dcm per
+                series (give the --out folder to put them beside the SEGs). --send stores them with the SEGs.
             set: a bundle setting as key=value, repeatable (--set threshold=0.4); checked against the bundle's config.
 
         Examples:
             radtl segment dicom_samples/tasks/luna_nodule_seg/case001 --out out/case001.seg.dcm
             radtl segment --fetch http://localhost:8042/dicom-web --study 1.2.3 --series 1.2.3.4 --out out/segs/
+            radtl segment dicom_samples/tasks/luna_nodule_seg/ --out out/segs/ --sr out/segs/ --send dicom://ORTHANC@localhost:4242
         """
         from radtl.bundle import checked_overrides
         from radtl.dicom.pacs import PacsError
@@ -460,7 +465,7 @@ class RadtlCLI:
             result = run_segment(
                 series_dir, out, bundle, send_to=send, fetch_from=fetch, study_uid=study, series_uid=series,
                 checkpoint=checkpoint, fractional=fractional, overwrite=overwrite, preview=preview,
-                preview_window=preview_window,
+                preview_window=preview_window, sr=sr,
                 **checked_overrides(set, bundle, ["inference"], reserved=_SEGMENT_OPTIONS),
             )
         except PacsError as error:
@@ -470,7 +475,9 @@ class RadtlCLI:
             raise
         for seg in result.segs:
             print(f"SEG: {seg}" + (f"  preview: {preview_path(seg)}" if preview else ""))
-        print(f"wrote {len(result.segs)} SEG(s)")
+        for report in result.srs:
+            print(f"SR: {report}")
+        print(f"wrote {len(result.segs)} SEG(s)" + (f" and {len(result.srs)} SR(s)" if result.srs else ""))
         if send:
             print(f"sent to {send}: {len(result.sent)} instance(s) stored")
 
@@ -694,7 +701,7 @@ _SWEEP_OPTIONS = {"lr": "--lrs", "init": "--init", "pretrained": "--init", "back
                   "train_fraction": "--train_fraction", "seed": "--seed", "output_dir": "--output_dir",
                   "bundle_root": "the bundle argument"}
 _SEGMENT_OPTIONS = {"input_series": "SERIES_DIR", "seg_output": "--out", "ckpt_path": "--checkpoint",
-                    "fractional": "--fractional", "bundle_root": "--bundle"}
+                    "fractional": "--fractional", "bundle_root": "--bundle", "sr_output": "--sr"}
 
 
 def _pairs(text, option: str) -> dict[str, str]:

@@ -12,6 +12,12 @@ preview beside it (:func:`radtl.dicom.seg_preview.write_preview`: ``X.seg.dcm`` 
 back from the SEG, so a person can check the result without a DICOM viewer. The SEGs are written
 to disk first; sending them is a separate step that retries and, if the PACS stays unreachable,
 fails with the files still there.
+
+With ``sr``, the bundle also writes each series' nodule measurement report (a DICOM SR, TID 1500:
+:func:`radtl.dicom.sr.write_nodule_report`, through the inference's
+:class:`radtl.engines.handlers.MeasurementReportWriter`), measured from the SEG just written: a file
+for one series, or ``<SeriesInstanceUID>.sr.dcm`` per series in a folder (the ``--out`` folder itself
+when both are the same). ``send_to`` stores the SRs with the SEGs.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from radtl.dicom.pacs import fetch_series, send
 from radtl.dicom.seg import names_a_folder, seg_path
 from radtl.dicom.seg_preview import resolve_window, write_preview
 from radtl.dicom.series import SeriesError, read_series_headers
+from radtl.dicom.sr import sr_path
 from radtl.errors import RadtlError
 
 __all__ = ["SegmentOutputError", "SegmentResult", "find_series", "segment", "segment_series"]
@@ -49,10 +56,12 @@ class SegmentResult:
     Args:
         segs: the SEG files written, one per series, each on disk.
         sent: the SOP Instance UIDs the PACS confirmed storing (empty when not sent).
+        srs: the measurement reports written, one per series (empty when none was asked for).
     """
 
     segs: tuple[Path, ...]
     sent: tuple[str, ...] = ()
+    srs: tuple[Path, ...] = ()
 
 
 def find_series(series_dir: str | os.PathLike) -> dict[Path, str]:
@@ -106,6 +115,7 @@ def segment_series(
     overwrite: bool = False,
     preview: bool = True,
     preview_window: str = "lung",
+    sr: str | os.PathLike | None = None,
     **settings,
 ) -> tuple[Path, ...]:
     """Segment the DICOM series in ``series_dir`` with ``bundle`` and write one DICOM-SEG per series.
@@ -121,16 +131,20 @@ def segment_series(
         preview: write a PNG preview beside each SEG (:func:`radtl.dicom.seg_preview.write_preview`; a preview
             already there is replaced with its SEG).
         preview_window: the previews' window: ``"lung"`` or ``"series"`` (each slice's own).
+        sr: also write each series' nodule measurement report (DICOM SR): a file (one series), or a folder
+            (ending in ``/``, or existing) that gets ``<SeriesInstanceUID>.sr.dcm`` per series; None: none.
         settings: any bundle setting, e.g. ``threshold=0.4``, ``min_nodule_volume_mm3=30``, ``device="cpu"``.
 
     Returns:
-        the SEGs written, in the order of the series folders; each is on disk, written by this run.
+        the SEGs written, in the order of the series folders, then (when ``sr`` is given) one SR per SEG in
+        the same order; each is on disk, written by this run.
 
     Raises:
         FileNotFoundError: no trained checkpoint, or no series folder.
         radtl.bundle.BundleKindError: a bundle that is not a segmentation bundle.
         radtl.dicom.series.SeriesError: a folder that is not one complete CT series.
-        SegmentOutputError: several series for one ``out`` file, or SEGs already there without ``overwrite``.
+        SegmentOutputError: several series for one ``out`` (or ``sr``) file, or SEGs or SRs already there
+            without ``overwrite``.
         radtl.errors.UsageError: an unknown ``preview_window``.
     """
     if preview:
@@ -152,13 +166,24 @@ def segment_series(
             "give --out FOLDER/ for one <SeriesInstanceUID>.seg.dcm per series"
         )
     segs = [seg_path(out, uid).resolve() for uid in found.values()]
-    existing = [path for path in segs if path.exists()]
+    srs = []
+    if sr is not None:
+        sr_to_folder = names_a_folder(sr)
+        if len(found) > 1 and not sr_to_folder:
+            raise SegmentOutputError(
+                f"{series_dir} holds {len(found)} series ({_listing(found)}) but --sr {sr} is one file; "
+                "give --sr FOLDER/ for one <SeriesInstanceUID>.sr.dcm per series"
+            )
+        srs = [(sr_path(sr, uid) if sr_to_folder else Path(sr)).resolve() for uid in found.values()]
+    existing = [path for path in segs + srs if path.exists()]
     if existing and not overwrite:
+        what = "SEG(s) and SR(s)" if srs else "SEG(s)"
         raise SegmentOutputError(
-            f"{len(existing)} of {len(segs)} SEG(s) already exist (e.g. {existing[0]}); "
-            "pass --overwrite to replace them, or choose another --out"
+            f"{len(existing)} of {len(segs) + len(srs)} {what} already exist (e.g. {existing[0]}); "
+            "pass --overwrite to replace them, or choose another --out" + (" or --sr" if srs else "")
         )
-    before = {path: _file_state(path) for path in segs}
+    outputs = segs + srs
+    before = {path: _file_state(path) for path in outputs}
     overrides = {
         "bundle_root": str(root),
         "input_series": str(Path(series_dir).resolve()),
@@ -167,27 +192,30 @@ def segment_series(
         "fractional": bool(fractional),
         **settings,
     }
+    if sr is not None:
+        overrides["sr_output"] = str(Path(sr).resolve()) + (os.sep if sr_to_folder else "")
     configs = root / "configs"
     try:
         run_workflow([configs / "train.json", configs / "inference.json"], overrides)
     except Exception as error:  # MONAI wraps every failure in its config layers: raise what really went wrong
-        written = sum(_file_state(path) not in (None, before[path]) for path in segs)
+        written = sum(_file_state(path) not in (None, before[path]) for path in outputs)
         if written:
-            logger.warning("%d of %d SEG(s) were written before the failure", written, len(segs))
+            logger.warning("%d of %d SEG(s) and SR(s) were written before the failure", written, len(outputs))
         cause = root_cause(error)
         if cause is error:
             raise
         raise cause from None
-    missing = [path for path in segs if _file_state(path) in (None, before[path])]
+    missing = [path for path in outputs if _file_state(path) in (None, before[path])]
     if missing:
         raise RuntimeError(
-            f"{root.name}'s inference ran but wrote {len(segs) - len(missing)} of {len(segs)} SEG(s); "
+            f"{root.name}'s inference ran but wrote {len(outputs) - len(missing)} of {len(outputs)} "
+            f"{'SEG(s) and SR(s)' if srs else 'SEG(s)'}; "
             f"not written: {', '.join(str(path) for path in missing[:LISTED_SERIES])}"
         )
     if preview:
         for folder, seg in zip(found, segs):
             logger.info("preview: %s", write_preview(seg, folder, window=preview_window))
-    return tuple(segs)
+    return tuple(outputs)
 
 
 def segment(
@@ -209,7 +237,7 @@ def segment(
         bundle: the segmentation bundle.
         send_to: ``dicom://AET@host:port`` (C-STORE) or ``http://host:port/dicom-web`` (STOW-RS).
         fetch_from: a PACS URL to fetch the series from by ``study_uid`` and ``series_uid``.
-        kwargs: :func:`segment_series`'s options.
+        kwargs: :func:`segment_series`'s options (``sr``: the measurement reports, sent with the SEGs).
 
     Raises:
         radtl.dicom.pacs.PacsError: fetching or sending failed after retries; written SEGs stay on disk.
@@ -221,11 +249,13 @@ def segment(
             folder = Path(series_dir) if series_dir else Path(scratch)
             files = fetch_series(fetch_from, study_uid, series_uid, folder)
             logger.info("fetched %d instance(s) of series %s from %s", len(files), series_uid, fetch_from)
-            segs = segment_series(folder, out, bundle, **kwargs)
+            written = segment_series(folder, out, bundle, **kwargs)
     else:
         if series_dir is None:
             raise ValueError("give a series folder, or --fetch URL with --study and --series")
-        segs = segment_series(series_dir, out, bundle, **kwargs)
+        written = segment_series(series_dir, out, bundle, **kwargs)
+    count = len(written) // 2 if kwargs.get("sr") is not None else len(written)  # one SR per SEG, after the SEGs
+    segs, srs = written[:count], written[count:]
     if not send_to:
-        return SegmentResult(segs)
-    return SegmentResult(segs, tuple(send(list(segs), send_to)))
+        return SegmentResult(segs, srs=srs)
+    return SegmentResult(segs, tuple(send(list(written), send_to)), srs)

@@ -441,20 +441,28 @@ def _filename(item: Mapping, image_key: str) -> str:
 
 
 class PredictionWriter:
-    """Write one row per image to ``predictions.csv`` and ``predictions.json`` when inference completes.
+    """Write one row per image to ``predictions.csv`` and ``predictions.json`` when inference completes, and
+    optionally one DICOM SR per source DICOM image, sent to a PACS.
 
     Reads the evaluator's decollated, post-processed output: ``pred`` holds class
     probabilities (C of them, or one for a binary task) or the regressed value.
 
     Columns: ``image`` (the source file), then for classification ``prediction`` (the class
     name) and ``probability_<class>`` per class (the positive class's only, for a binary task);
-    for regression ``prediction`` (in ``unit``).
+    for regression ``prediction`` (in ``unit``). With ``sr_dir``, a column ``sr``: the SR written
+    for the image (``<SOPInstanceUID>.sr.dcm``, :func:`radtl.dicom.sr.write_prediction_report`: the
+    predicted class and its probability, or the value in ``unit``, with the model and its version), or
+    why there is none (``none: not a DICOM file`` for a PNG, which is also logged).
 
     Args:
         output_dir: where the two files go.
         labels: class names by index (``{"0": "glioma", ...}``); None for regression.
-        unit: the regressed quantity's unit, for the JSON (``"months"``).
+        unit: the regressed quantity's unit, for the JSON (``"months"``) and the SRs.
         image_key: the key whose MetaTensor meta names the source file.
+        sr_dir: the folder for the SRs; None or ``""`` writes none.
+        algorithm_name: the model named in the SRs (the bundle's name).
+        algorithm_version: its version (the bundle's version).
+        send_to: a PACS URL (:func:`radtl.dicom.pacs.send`) that stores the SRs once written; None or ``""``: none.
     """
 
     def __init__(
@@ -463,6 +471,10 @@ class PredictionWriter:
         labels: Mapping[str, str] | Sequence[str] | None = None,
         unit: str | None = None,
         image_key: str = "image",
+        sr_dir: str | os.PathLike | None = None,
+        algorithm_name: str = "radtl",
+        algorithm_version: str = "0",
+        send_to: str | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
         if isinstance(labels, Mapping):
@@ -470,6 +482,19 @@ class PredictionWriter:
         self.labels = list(labels) if labels else None
         self.unit = unit
         self.image_key = image_key
+        self.sr_dir = Path(sr_dir) if sr_dir else None
+        self.algorithm = (str(algorithm_name), str(algorithm_version))
+        self.send_to = send_to or None
+        if self.send_to and not self.sr_dir:
+            raise ValueError("sending results to a PACS needs sr_dir (the SRs are written first, then sent)")
+        if self.send_to:
+            from radtl.dicom.pacs import parse_pacs_url
+
+            parse_pacs_url(self.send_to)  # a bad URL is refused before inference runs
+        if self.sr_dir and self.labels is None:
+            from radtl.dicom.sr import ucum_unit
+
+            ucum_unit(unit or "")  # a unit without a UCUM code is refused before inference runs
         self.rows: list[dict] = []
 
     def attach(self, engine: Engine) -> None:
@@ -496,8 +521,45 @@ class PredictionWriter:
         items = output if isinstance(output, list) else [output]
         self.rows.extend(self.row(_filename(item, self.image_key), item["pred"]) for item in items)
 
+    def _prediction(self, row: dict) -> dict:
+        """The SR's prediction from a row: the class and its probability, or the value and its unit."""
+        if self.labels is None:
+            return {"value": float(row["prediction"]), "unit": self.unit}
+        label = row["prediction"]
+        if f"probability_{label}" in row:
+            return {"label": label, "probability": float(row[f"probability_{label}"])}
+        return {"label": label, "probability": 1.0 - float(row[f"probability_{self.labels[1]}"])}  # binary: negative
+
+    def _write_reports(self) -> list[Path]:
+        """One SR per DICOM source (:func:`radtl.dicom.sr.write_prediction_report`); each row says which, or why none."""
+        from radtl.dicom.errors import NotDicomError
+        from radtl.dicom.io import read_dataset
+        from radtl.dicom.sr import sr_path, write_prediction_report
+
+        written, not_dicom = [], 0
+        for row in self.rows:
+            try:
+                image = read_dataset(row["image"], stop_before_pixels=True)
+            except NotDicomError:
+                row["sr"] = "none: not a DICOM file"
+                not_dicom += 1
+                continue
+            path = sr_path(self.sr_dir, str(image.SOPInstanceUID))
+            write_prediction_report(path, image, *self.algorithm, **self._prediction(row))
+            row["sr"] = str(path)
+            written.append(path)
+        if not_dicom:
+            logger.warning("%d of %d image(s) are not DICOM files: no SR for them (column sr of predictions.csv)",
+                           not_dicom, len(self.rows))
+        logger.info("%d SR(s) -> %s", len(written), self.sr_dir)
+        return written
+
     def _write(self, engine: Engine) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        reports = []
+        if self.sr_dir:
+            self.sr_dir.mkdir(parents=True, exist_ok=True)
+            reports = self._write_reports()
         with open(self.output_dir / "predictions.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(self.rows[0]) if self.rows else ["image", "prediction"])
             writer.writeheader()
@@ -505,3 +567,62 @@ class PredictionWriter:
         write_json_atomic(self.output_dir / "predictions.json",
                           {"unit": self.unit, "labels": self.labels, "predictions": self.rows}, default=float)
         logger.info("%d prediction(s) -> %s", len(self.rows), self.output_dir / "predictions.csv")
+        if self.send_to and reports:
+            from radtl.dicom.pacs import send
+
+            send(reports, self.send_to)
+
+
+class MeasurementReportWriter:
+    """Write, after each series' DICOM-SEG, its nodule measurement report (a DICOM SR, TID 1500).
+
+    Reads the evaluator's post-processed output: each ``pred`` MetaTensor's meta names the SEG that
+    :class:`radtl.transforms.SaveDicomSeg` wrote (``dicom_seg``) and the source series (``source_series``);
+    the SR is measured from that SEG (:func:`radtl.dicom.sr.write_nodule_report`), so the two cannot disagree.
+    The file written is recorded as ``meta["dicom_sr"]``.
+
+    Args:
+        output_path: the SR file (one series); or a folder (ending in ``/``, or existing), which gets
+            ``<SeriesInstanceUID>.sr.dcm`` per series, beside ``<SeriesInstanceUID>.seg.dcm``; None or ``""``
+            writes none.
+        pred_key: the key of the saved mask.
+    """
+
+    def __init__(self, output_path: str | os.PathLike | None, pred_key: str = "pred") -> None:
+        self.output_path = os.fspath(output_path) if output_path else None
+        self.pred_key = pred_key
+        self.written: list[Path] = []
+
+    def attach(self, engine: Engine) -> None:
+        if self.output_path:
+            engine.add_event_handler(Events.STARTED, lambda _: self.written.clear())
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self._write)
+
+    def destination(self, series_instance_uid: str) -> Path:
+        from radtl.dicom.seg import names_a_folder
+        from radtl.dicom.sr import StructuredReportError, sr_path
+
+        if names_a_folder(self.output_path):
+            return sr_path(self.output_path, series_instance_uid)
+        if self.written:
+            raise StructuredReportError(
+                f"{self.output_path} already holds the SR of another series from this run: "
+                "give a folder (ending in /) for one SR per series"
+            )
+        return Path(self.output_path)
+
+    def _write(self, engine: Engine) -> None:
+        from radtl.dicom.sr import StructuredReportError, write_nodule_report
+
+        output = engine.state.output
+        for item in output if isinstance(output, list) else [output]:
+            meta = getattr(item[self.pred_key], "meta", {})
+            if "dicom_seg" not in meta or "source_series" not in meta:
+                raise StructuredReportError(
+                    "a measurement report is measured from the SEG: save the mask with radtl.transforms.SaveDicomSegd "
+                    "before radtl.engines.handlers.MeasurementReportWriter runs"
+                )
+            uid = str(meta.get("series_instance_uid") or Path(meta["source_series"]).name)
+            path = write_nodule_report(self.destination(uid), meta["dicom_seg"], meta["source_series"])
+            self.written.append(path)
+            meta["dicom_sr"] = str(path)
