@@ -563,6 +563,25 @@ class RadtlCLI:
             print(f"label map: {result.path} ({len(result.values)} segment(s) on {result.shape}: values "
                   f"{', '.join(map(str, result.values))})")
 
+    def results(self, study: str, pacs: str, algorithm: str | None = None) -> None:
+        """List a study's radtl results in a PACS: its SEG and SR series whose Manufacturer is radtl.
+
+        Args:
+            study: the Study Instance UID (the source images' study).
+            pacs: dicom://AET@host:port (C-FIND) or http://host:port/dicom-web (QIDO-RS).
+            algorithm: only the results of this algorithm (a bundle's name, e.g. luna_nodule_seg).
+
+        Example:
+            radtl results 1.2.826.0.1.3680043.8.498.1 --pacs http://localhost:8042/dicom-web --algorithm btmr
+        """
+        from radtl.dicom.pacs import find_results
+
+        found = find_results(pacs, study, algorithm=algorithm)
+        for series in found:
+            count = "" if series.instances is None else f"  ({series.instances} instance(s))"
+            print(f"{series.modality:<4} {series.series_instance_uid}  {series.series_description}{count}")
+        print(f"{len(found)} radtl result series in study {study}")
+
     def report(self, *results: str, out: str = "report", ratings: str | None = None, key: str | None = None,
                title: str = "Initialisation comparison") -> None:
         """Compare initialisations from sweep results: tables, tests, figures.

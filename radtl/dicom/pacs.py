@@ -489,3 +489,105 @@ def find_instances(
     return _with_retries(
         address, operation, attempts, backoff_s, lambda: search(address, study_uid, modality, timeout_s)
     )
+
+
+# ---- radtl's results in the archive (issue 24): the SEG and SR series radtl wrote for a study ----
+# (its public names are added to __all__ here, so that the section stands alone)
+
+__all__ += ["ResultSeries", "find_results"]
+
+
+#: The modalities of radtl's results: DICOM-SEG (radtl.dicom.seg) and the SR reports (radtl.dicom.sr).
+RESULT_MODALITIES = ("SEG", "SR")
+#: The Manufacturer (0008,0070) radtl writes in every SEG and SR.
+RESULT_MANUFACTURER = "radtl"
+
+
+@dataclass(frozen=True)
+class ResultSeries:
+    """One series of radtl's results in the archive, as C-FIND or QIDO-RS reports it at SERIES level.
+
+    Args:
+        study_instance_uid: its study (the source images' study).
+        series_instance_uid: the series.
+        modality: ``SEG`` or ``SR``.
+        series_description: ``<algorithm> <version>[ measurements| results]``, as radtl writes it.
+        instances: Number of Series Related Instances, or None when the archive does not say.
+    """
+
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    series_description: str
+    instances: int | None
+
+
+def _result_series(study_uid: str, ds: Dataset, algorithm: str | None) -> ResultSeries | None:
+    """``ds`` as a :class:`ResultSeries` when radtl made it (and ``algorithm`` did, when given), else None."""
+    if str(ds.get("Manufacturer", "")).strip() != RESULT_MANUFACTURER:
+        return None
+    description = str(ds.get("SeriesDescription", ""))
+    if algorithm and description.split(" ")[0] != algorithm:
+        return None
+    count = ds.get("NumberOfSeriesRelatedInstances")
+    return ResultSeries(study_uid, str(ds.SeriesInstanceUID), str(ds.get("Modality", "")), description,
+                        int(count) if count not in (None, "") else None)
+
+
+def _c_find_results(address: PacsAddress, study_uid: str, algorithm: str | None, timeout_s: float) -> list:
+    """C-FIND at SERIES level (PS3.4 C.4.1), one query per result modality, Manufacturer as a return key."""
+    ae = _application_entity(address, timeout_s)
+    ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelFind)
+    found = []
+    with _association(ae, address) as assoc:
+        for modality in RESULT_MODALITIES:
+            query = _query("SERIES", StudyInstanceUID=study_uid, SeriesInstanceUID="", Modality=modality,
+                           SeriesDescription="", Manufacturer="", NumberOfSeriesRelatedInstances="")
+            found.extend(_result_series(study_uid, ds, algorithm) for ds in _c_find(assoc, query))
+    return [series for series in found if series is not None]
+
+
+def _qido_results(address: PacsAddress, study_uid: str, algorithm: str | None, timeout_s: float) -> list:
+    """QIDO-RS Search for Series of the study (PS3.18 10.6), one search per result modality, all pages."""
+    found = []
+    client = _dicomweb(address, timeout_s)
+    for modality in RESULT_MODALITIES:
+        try:
+            answers = client.search_for_series(
+                study_instance_uid=study_uid,
+                search_filters={"Modality": modality},
+                fields=["SeriesDescription", "Manufacturer", "NumberOfSeriesRelatedInstances"],
+                get_remaining=True,
+            )
+        except requests.RequestException as error:
+            raise _http_failure(error) from error
+        found.extend(_result_series(study_uid, Dataset.from_json(answer), algorithm) for answer in answers)
+    return [series for series in found if series is not None]
+
+
+def find_results(
+    url: str,
+    study_uid: str,
+    *,
+    algorithm: str | None = None,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 30.0,
+) -> list[ResultSeries]:
+    """The series of radtl's results (SEG and SR, Manufacturer ``radtl``) in a study, optionally of one algorithm.
+
+    ``dicom://``: C-FIND at SERIES level (PS3.4 C.4.1); ``http(s)://``: QIDO-RS Search for Series (PS3.18 10.6);
+    both ask for Modality SEG and SR and return Manufacturer, Series Description and the number of instances, and
+    keep the series whose Manufacturer is ``radtl`` (and whose description starts with ``algorithm``, the bundle's
+    name, when given). Retried as :func:`find_instances`; an unknown study gives an empty list.
+
+    Raises:
+        PacsError: the search failed after retries, or the archive refused it.
+    """
+    if not is_uid(study_uid):
+        raise ValueError(f"{study_uid!r} is not a Study Instance UID (digits and dots, at most 64 characters)")
+    address = parse_pacs_url(url)
+    operation, search = ("C-FIND at", _c_find_results) if address.is_dimse else ("QIDO-RS at", _qido_results)
+    found = _with_retries(address, operation, attempts, backoff_s, lambda: search(address, study_uid, algorithm,
+                                                                                 timeout_s))
+    return sorted(found, key=lambda series: (series.modality, series.series_description, series.series_instance_uid))
