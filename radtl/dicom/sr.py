@@ -519,8 +519,15 @@ def prediction_report(
         procedure_reported=codes.SCT.ImagingProcedure,
         imaging_measurements=[group],
     )
-    return _document(hd.sr.ComprehensiveSR, report, [image], PREDICTION_SERIES_NUMBER,
-                     f"{algorithm_name} {algorithm_version} results")
+    document = _document(hd.sr.ComprehensiveSR, report, [image], PREDICTION_SERIES_NUMBER,
+                         f"{algorithm_name} {algorithm_version} results")
+    # the private scheme of the class codes and bone age, declared in the SOP Common module (PS3.3 C.12.1, Coding Scheme Identification Sequence)
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = RADTL_SCHEME
+    scheme.CodingSchemeName = "radtl model outputs"
+    scheme.CodingSchemeResponsibleOrganization = "radtl"
+    document.CodingSchemeIdentificationSequence = [*document.get("CodingSchemeIdentificationSequence", []), scheme]
+    return document
 
 
 def write_prediction_report(path: str | os.PathLike, image: Dataset, algorithm_name: str, algorithm_version: str,
