@@ -15,6 +15,7 @@ Files are written by the first process only when running under ``torchrun``.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import os
@@ -28,7 +29,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import from_engine
 
-from radtl.atomic import write_json_atomic
+from radtl.atomic import write_json_atomic, write_text_atomic
 from radtl.logs import TRAIN_LOGGER, show_progress
 
 __all__ = ["EpochLog", "MetricsWriter", "PredictionWriter", "TerminalProgressBar", "TrainingHistory", "write_json"]
@@ -560,10 +561,11 @@ class PredictionWriter:
         if self.sr_dir:
             self.sr_dir.mkdir(parents=True, exist_ok=True)
             reports = self._write_reports()
-        with open(self.output_dir / "predictions.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(self.rows[0]) if self.rows else ["image", "prediction"])
-            writer.writeheader()
-            writer.writerows(self.rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=list(self.rows[0]) if self.rows else ["image", "prediction"])
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.output_dir / "predictions.csv", table.getvalue())
         write_json_atomic(self.output_dir / "predictions.json",
                           {"unit": self.unit, "labels": self.labels, "predictions": self.rows}, default=float)
         logger.info("%d prediction(s) -> %s", len(self.rows), self.output_dir / "predictions.csv")
