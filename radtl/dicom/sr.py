@@ -4,22 +4,24 @@ Two reports, both TID 1500 Measurement Report, the template PACS viewers and arc
 made on images, so the SR needs no private template:
 
 - **Nodule measurements** (:func:`nodule_report`, :func:`write_nodule_report`, :func:`read_nodule_report`):
-  a Comprehensive 3D SR (PS3.3 A.35.13) with one TID 1411 Volumetric ROI measurement group per connected
-  nodule of a SEG's segment (3-D components, face-connected as MONAI's ``RemoveSmallObjects`` counts them):
+  a Comprehensive 3D SR (PS3.3 A.35.13) with, per connected nodule of a SEG's segment, one TID 1411
+  Volumetric ROI measurement group (3-D components, face-connected as MONAI's ``RemoveSmallObjects`` counts them):
   its Volume (mm3), its longest axial Diameter (mm; the longest in-plane extent on any slice, modifier
   Maximum) and its centroid. The group's ROI is the SEG segment itself (Referenced Segment, with the source
-  images the nodule lies on), so the measurements are tied to the voxels that were measured. TID 1411 takes
-  exactly one ROI per group (Image Region, Volume Surface or Referenced Segment), and TID 300 numeric
-  measurements hold numbers, not points, so the centroid is what TID 300 allows a measurement to be
-  inferred from: an SCOORD3D POINT in patient coordinates (R-INFERRED FROM, TID 320), named Center of
-  Mass (DCM 128138), under the Volume measurement; the Diameter carries its two end points the same way
-  as an SCOORD3D POLYLINE, so a viewer can draw it. Every measurement names the algorithm and its version
-  (TID 4019 Algorithm Identification), copied from the SEG's Segment Algorithm Identification.
+  images the nodule lies on), so the measurements are tied to the voxels that were measured. Where the centroid
+  goes is what TID 1500 allows: a TID 1411 group has exactly one ROI (Image Regions, a Volume Surface or a
+  Referenced Segment), and TID 300 numeric measurements hold numbers (highdicom refuses coordinates under them in
+  a TID 1411 group); the one place for a point is a Volume Surface SCOORD3D with a Geometric Purpose of Region
+  (CID 219). So each nodule has a second TID 1411 group with the same Tracking Identifier and Tracking UID
+  (TID 1500's way of saying "the same finding") whose ROI is the centroid: POINT, patient coordinates, purpose
+  Center of Mass (DCM 128138). Every group and measurement names the algorithm and its version (TID 4019
+  Algorithm Identification), copied from the SEG's Segment Algorithm Identification.
 - **Classification and regression results** (:func:`prediction_report`, :func:`write_prediction_report`,
   :func:`read_prediction_report`): per source image, a Comprehensive SR (PS3.3 A.35.3; no spatial
   coordinates, so not 3D) with one TID 1501 image-level measurement group (Measurements and Qualitative
-  Evaluations) referencing the image: a classification is a Qualitative Evaluation "Classification" (SCT 278201002) whose
-  value is the predicted class (coded in radtl's private scheme ``99RADTL``, PS3.16 8.2) with a TID 300
+  Evaluations) referencing the image: a classification is a Qualitative Evaluation "Classification"
+  (SCT 278201002) whose value is the predicted class (coded in radtl's private scheme ``99RADTL``; a private
+  Coding Scheme Designator begins with ``99``, PS3.3 8.2) with a TID 300
   "Probability" measurement (UCUM ``1``); a regression is one TID 300 measurement in its unit (bone age
   in months). TID 1500 rather than a simpler Basic Text SR because archives index its coded content and
   the same reader serves both reports.
@@ -79,7 +81,7 @@ logger = logging.getLogger(__name__)
 #: Series Numbers of the reports' new series (the SEG's is 900).
 MEASUREMENT_SERIES_NUMBER = 901
 PREDICTION_SERIES_NUMBER = 902
-#: radtl's private coding scheme for its classes (PS3.16 8.2: a ``99`` prefix is a local scheme).
+#: radtl's private coding scheme for its classes (PS3.3 8.2: a private Coding Scheme Designator begins with ``99``).
 RADTL_SCHEME = "99RADTL"
 #: Center of Mass (DCM 128138): the purpose of the centroid's SCOORD3D.
 CENTER_OF_MASS = codes.DCM.CenterOfMass
@@ -288,8 +290,8 @@ def nodule_report(
     groups = []
     for number, nodule in enumerate(measure_nodules(mask, series.affine), start=1):
         sources = [
-            hd.sr.SourceImageForSegmentation(str(series.datasets[z].SOPClassUID), str(series.datasets[z].SOPInstanceUID))
-            for z in nodule.slices
+            hd.sr.SourceImageForSegmentation(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+            for ds in (series.datasets[z] for z in nodule.slices)
         ]
         tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"Nodule {number}")
         volume = hd.sr.Measurement(
@@ -384,7 +386,9 @@ class NoduleRecord:
 def _measurement(group, name: Code, path) -> hd.sr.Measurement:
     found = group.get_measurements(name=name)
     if len(found) != 1:
-        raise StructuredReportError(f"{path}: a measurement group holds {len(found)} {name.meaning} measurement(s), not 1")
+        raise StructuredReportError(
+            f"{path}: a measurement group holds {len(found)} {name.meaning} measurement(s), not 1"
+        )
     return found[0]
 
 
@@ -436,7 +440,9 @@ def read_nodule_report(path: str | os.PathLike) -> list[NoduleRecord]:
             centroid=tuple(float(v) for v in centres[str(group.tracking_uid)]),
             seg_sop_instance_uid=str(segment.referenced_sop_instance_uid),
             segment_number=int(segment.referenced_segment_numbers[0]),
-            source_sop_instance_uids=tuple(str(i.referenced_sop_instance_uid) for i in segment.source_images_for_segmentation),
+            source_sop_instance_uids=tuple(
+                str(image.referenced_sop_instance_uid) for image in segment.source_images_for_segmentation
+            ),
             algorithm_name=name,
             algorithm_version=version,
         ))
@@ -521,7 +527,8 @@ def prediction_report(
     )
     document = _document(hd.sr.ComprehensiveSR, report, [image], PREDICTION_SERIES_NUMBER,
                          f"{algorithm_name} {algorithm_version} results")
-    # the private scheme of the class codes and bone age, declared in the SOP Common module (PS3.3 C.12.1, Coding Scheme Identification Sequence)
+    # the private scheme of the class codes and bone age, declared in the SOP Common module
+    # (Coding Scheme Identification Sequence, PS3.3 C.12.1)
     scheme = Dataset()
     scheme.CodingSchemeDesignator = RADTL_SCHEME
     scheme.CodingSchemeName = "radtl model outputs"

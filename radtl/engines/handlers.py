@@ -532,7 +532,8 @@ class PredictionWriter:
         return {"label": label, "probability": 1.0 - float(row[f"probability_{self.labels[1]}"])}  # binary: negative
 
     def _write_reports(self) -> list[Path]:
-        """One SR per DICOM source (:func:`radtl.dicom.sr.write_prediction_report`); each row says which, or why none."""
+        """One SR per DICOM source (:func:`radtl.dicom.sr.write_prediction_report`); each row says which, or why
+        none."""
         from radtl.dicom.errors import NotDicomError
         from radtl.dicom.io import read_dataset
         from radtl.dicom.sr import sr_path, write_prediction_report

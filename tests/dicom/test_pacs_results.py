@@ -66,8 +66,9 @@ def test_a_study_without_results_lists_none(orthanc, stored):
     assert find_results(orthanc.dicomweb_url, generate_uid()) == []
 
 
-def test_segment_sends_the_sr_with_the_seg_and_radtl_results_lists_both(fresh_orthanc, checkpoint, tmp_path,  # noqa: F811
-                                                                         capsys):
+def test_segment_sends_the_sr_with_the_seg_and_radtl_results_lists_both(
+    fresh_orthanc, checkpoint, tmp_path, capsys  # noqa: F811
+):
     out, sr = tmp_path / "case001.seg.dcm", tmp_path / "case001.sr.dcm"
     assert radtl_segment(CASE, out, checkpoint, "--sr", str(sr), "--send", fresh_orthanc.dicomweb_url,
                          "--nopreview") == 0
