@@ -262,6 +262,20 @@ def _seg_algorithm(seg: Dataset, segment_number: int) -> tuple[str, str]:
     return str(identification[0].AlgorithmName), str(identification[0].AlgorithmVersion)
 
 
+def _slice_references(series: CTSeries, slices: Sequence[int]) -> list[hd.sr.SourceImageForSegmentation]:
+    """The source images of slices (indices along the normal): one instance per slice, or for a multi-frame
+    source (Enhanced CT, whose ``frames`` number the slices) its one instance with the slices' Frame Numbers."""
+    frames = getattr(series, "frames", None)
+    if frames is None:
+        return [
+            hd.sr.SourceImageForSegmentation(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
+            for ds in (series.datasets[z] for z in slices)
+        ]
+    ds = series.datasets[0]
+    return [hd.sr.SourceImageForSegmentation(str(ds.SOPClassUID), str(ds.SOPInstanceUID),
+                                             referenced_frame_numbers=sorted(int(frames[z]) for z in slices))]
+
+
 def nodule_report(
     seg_file: str | os.PathLike, source: CTSeries | str | os.PathLike, segment_number: int = 1
 ) -> hd.sr.Comprehensive3DSR:
@@ -289,10 +303,7 @@ def nodule_report(
     algorithm = _algorithm(name, version)
     groups = []
     for number, nodule in enumerate(measure_nodules(mask, series.affine), start=1):
-        sources = [
-            hd.sr.SourceImageForSegmentation(str(ds.SOPClassUID), str(ds.SOPInstanceUID))
-            for ds in (series.datasets[z] for z in nodule.slices)
-        ]
+        sources = _slice_references(series, nodule.slices)
         tracking = hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=f"Nodule {number}")
         volume = hd.sr.Measurement(
             name=codes.SCT.Volume, value=round(nodule.volume_mm3, 3), unit=codes.UCUM.CubicMillimeter,
