@@ -563,7 +563,7 @@ class RadtlCLI:
             print(f"label map: {result.path} ({len(result.values)} segment(s) on {result.shape}: values "
                   f"{', '.join(map(str, result.values))})")
 
-    def results(self, study: str, pacs: str, algorithm: str | None = None) -> None:
+    def results(self, study: str, *, pacs: str, algorithm: str | None = None) -> None:
         """List a study's radtl results in a PACS: its SEG and SR series whose Manufacturer is radtl.
 
         Args:

@@ -60,6 +60,7 @@ __all__ = [
     "SegmentationSourceError",
     "checkpoint_parameters",
     "derivation_source",
+    "named_output",
     "names_a_folder",
     "read_segment_map",
     "read_segmentation",
@@ -549,10 +550,20 @@ def seg_path(output: str | os.PathLike, series_instance_uid: str) -> Path:
     """
     if not names_a_folder(output):
         return Path(output)
-    name = str(series_instance_uid)
+    return named_output(output, series_instance_uid, ".seg.dcm")
+
+
+def named_output(folder: str | os.PathLike, name: str, suffix: str) -> Path:
+    """``folder/<name><suffix>``, for a result named after its source (a Series Instance UID from the source's
+    files, a folder's name), which must therefore be a plain file name so the result lands inside ``folder``.
+
+    Raises:
+        SegmentationSourceError: ``name`` is empty, ``.``/``..``, or holds a path separator.
+    """
+    name = str(name)
     if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise SegmentationSourceError(f"Series Instance UID {name!r} cannot name a file in {output}")
-    return Path(output) / f"{name}.seg.dcm"
+        raise SegmentationSourceError(f"{name!r} (from the source's files) cannot name a file in {folder}")
+    return Path(folder) / f"{name}{suffix}"
 
 
 def write_segmentation(

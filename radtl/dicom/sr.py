@@ -54,7 +54,7 @@ from scipy.spatial.distance import pdist, squareform
 
 import radtl
 from radtl.atomic import write_atomic
-from radtl.dicom.seg import derivation_source, read_segmentation
+from radtl.dicom.seg import derivation_source, named_output, read_segmentation
 from radtl.dicom.series import CTSeries, read_series_headers
 from radtl.errors import RadtlError
 
@@ -235,11 +235,10 @@ def sr_path(output: str | os.PathLike, name: str) -> Path:
     """``output/<name>.sr.dcm`` where ``name`` (a UID from the source's files) must be a plain file name.
 
     Raises:
-        StructuredReportError: a name that is not a plain file name, so the SR would land outside ``output``.
+        SegmentationSourceError: a name that is not a plain file name, so the SR would land outside ``output``
+            (:func:`radtl.dicom.seg.named_output`).
     """
-    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise StructuredReportError(f"{name!r} cannot name a file in {output}")
-    return Path(output) / f"{name}.sr.dcm"
+    return named_output(output, name, ".sr.dcm")
 
 
 def _save(document: Dataset, path: str | os.PathLike) -> Path:

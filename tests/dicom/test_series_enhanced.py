@@ -23,6 +23,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 from radtl.cli import main
 from radtl.dicom.seg import read_segmentation, write_segmentation
 from radtl.dicom.series import MixedGeometryError, read_series, read_series_headers
+from radtl.dicom.sr import read_nodule_report
 from radtl.networks import create
 from radtl.transforms import LoadCTVolume
 from tests.support.real_data import corpus
@@ -222,9 +223,12 @@ def radtl_segment(series: Path, out: Path, checkpoint: Path, *options: str) -> i
 
 
 @requires_tool("dciodvfy", "dicom3tools")
-def test_radtl_segment_takes_an_enhanced_ct_and_writes_a_valid_seg_and_its_preview(folders, checkpoint, tmp_path):
-    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint) == 0
+def test_radtl_segment_takes_an_enhanced_ct_and_writes_a_valid_seg_its_preview_and_sr(folders, checkpoint, tmp_path):
+    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint, "--sr", str(tmp_path / "SR.dcm")) == 0
     assert (tmp_path / "SEG.png").is_file()
+    assert dciodvfy_errors(tmp_path / "SR.dcm") == []
+    [nodule] = read_nodule_report(tmp_path / "SR.dcm")  # threshold 0: the whole volume is one "nodule"
+    assert nodule.volume_mm3 > 0
     assert (read_segmentation(tmp_path / "SEG.dcm", folders[1]) == 1).all()  # threshold 0: every voxel, read back
     seg = pydicom.dcmread(tmp_path / "SEG.dcm")
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == read_series_headers(folders[1]).series_instance_uid

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 from pydicom.uid import Comprehensive3DSRStorage, CTImageStorage
 
-from radtl.dicom.seg import Algorithm, write_segmentation
+from radtl.dicom.seg import Algorithm, SegmentationSourceError, write_segmentation
 from radtl.dicom.series import read_series_headers
 from radtl.dicom.sr import (
     StructuredReportError,
@@ -173,7 +173,7 @@ def test_a_manual_seg_is_refused_because_the_report_names_its_algorithm(tmp_path
 
 def test_an_sr_name_from_outside_input_must_stay_in_its_folder(tmp_path):
     assert sr_path(tmp_path, "1.2.3") == tmp_path / "1.2.3.sr.dcm"
-    with pytest.raises(StructuredReportError, match="cannot name a file"):
+    with pytest.raises(SegmentationSourceError, match="cannot name a file"):
         sr_path(tmp_path, "../1.2.3")
 
 
