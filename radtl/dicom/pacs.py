@@ -1,11 +1,13 @@
 """Moving DICOM files to and from a PACS: DIMSE (PS3.4) and DICOMweb (PS3.18).
 
 ``radtl segment`` fetches the input CT series from the archive and sends the DICOM-SEG back to it.
-A PACS is named by a URL: ``dicom://AET@host:port[?calling=MYAET]`` speaks DIMSE through pynetdicom,
-``http(s)://host:port/dicom-web`` speaks DICOMweb through dicomweb-client.
+A PACS is named by a URL (:func:`parse_pacs_url`): ``dicom://AET@host:port[?calling=MYAET]`` speaks DIMSE through
+pynetdicom, ``dicoms://`` the same over TLS, ``http(s)://host:port/dicom-web`` speaks DICOMweb through
+dicomweb-client. Credentials and certificates come from the environment (:mod:`radtl.dicom.connections`).
 
 Network trouble (connection refused, an aborted association, a timeout, HTTP 5xx or 429) is retried with
-exponential backoff; a refusal by the PACS (a failure status, HTTP 4xx) is final at once. Either way the
+exponential backoff; a refusal by the PACS (a failure status, HTTP 4xx, a certificate radtl does not trust) is
+final at once, and refused credentials (HTTP 401/403) are one :class:`PacsAuthenticationError`. Either way the
 transfer ends in :class:`PacsError`, never in a success that did not happen. Files sent are only read.
 """
 
@@ -15,6 +17,7 @@ import errno
 import io
 import logging
 import os
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,11 +36,21 @@ from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
 from radtl.atomic import write_bytes_atomic
+from radtl.dicom import connections
 from radtl.dicom.errors import ELEMENT_VALUE_ERRORS, NotDicomError
 from radtl.dicom.io import is_uid
 from radtl.errors import RadtlError
 
-__all__ = ["InstanceRecord", "PacsAddress", "PacsError", "fetch_series", "find_instances", "parse_pacs_url", "send"]
+__all__ = [
+    "InstanceRecord",
+    "PacsAddress",
+    "PacsAuthenticationError",
+    "PacsError",
+    "fetch_series",
+    "find_instances",
+    "parse_pacs_url",
+    "send",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +89,26 @@ class PacsError(RadtlError):
         super().__init__(f"{operation} {url} failed after {attempts} attempt{'s' * (attempts != 1)}: {cause}")
 
 
+class PacsAuthenticationError(PacsError):
+    """The PACS refused radtl's credentials, or asked for some (HTTP 401/403): final, never retried.
+
+    The message names the user (never the password or token) and the variable or file the credentials came from.
+    """
+
+    def __init__(
+        self, url: str, operation: str, status: int, reason: str, credentials: connections.PacsCredentials | None
+    ):
+        self.url, self.operation, self.attempts, self.status = url, operation, 1, status
+        if credentials is None:
+            self.cause = f"the PACS asks for credentials (HTTP {status} {reason}) and none are set"
+            hint = (f"set {connections.USER_VARIABLE} and {connections.PASSWORD_VARIABLE}, "
+                    f"{connections.TOKEN_VARIABLE}, or {connections.NETRC_VARIABLE} (see docs/pacs.md)")
+        else:
+            self.cause = f"the PACS refused the credentials of {credentials.description} (HTTP {status} {reason})"
+            hint = f"check {credentials.where}" + (" or the user's rights in the PACS" if status == 403 else "")
+        RadtlError.__init__(self, f"{operation} {url}: {self.cause}", hint=hint)
+
+
 class _Transient(Exception):
     """Worth another attempt: the network, a timeout, a busy PACS."""
 
@@ -84,12 +117,20 @@ class _Refused(Exception):
     """Final: the PACS said no, or the request cannot succeed as it is."""
 
 
+class _CredentialsRefused(_Refused):
+    """Final: HTTP 401 or 403; :func:`_with_retries` makes it a :class:`PacsAuthenticationError`."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"HTTP {status} {reason}")
+        self.status, self.reason = status, reason
+
+
 @dataclass(frozen=True)
 class PacsAddress:
     """A parsed PACS URL; ``called_aet`` and ``calling_aet`` are set for DIMSE only."""
 
     url: str
-    scheme: str  # "dicom", "http" or "https"
+    scheme: str  # "dicom", "dicoms" (DIMSE over TLS), "http" or "https"
     host: str
     port: int | None
     called_aet: str | None = None
@@ -97,7 +138,11 @@ class PacsAddress:
 
     @property
     def is_dimse(self) -> bool:
-        return self.scheme == "dicom"
+        return self.scheme in ("dicom", "dicoms")
+
+    @property
+    def is_tls(self) -> bool:
+        return self.scheme in ("dicoms", "https")
 
 
 @dataclass(frozen=True)
@@ -119,7 +164,21 @@ def _check_aet(aet: str, what: str, url: str) -> str:
 
 
 def parse_pacs_url(url: str) -> PacsAddress:
-    """Parse ``dicom://AET@host:port[?calling=MYAET]`` or ``http(s)://host[:port]/path`` (a DICOMweb root)."""
+    """Parse a PACS URL.
+
+    - ``dicom://AET@host:port[?calling=MYAET]``: DIMSE (PS3.8) with called AE title ``AET``; the calling AE title
+      is ``RADTL`` unless ``calling=`` says otherwise.
+    - ``dicoms://AET@host:port[?calling=MYAET]``: the same over TLS (PS3.15 B.1): the PACS's certificate is checked
+      against ``RADTL_PACS_CA_BUNDLE`` (or the system's authorities) and its host name; radtl shows
+      ``RADTL_PACS_CLIENT_CERT``/``RADTL_PACS_CLIENT_KEY`` when they are set.
+    - ``http://host[:port]/root`` or ``https://...``: a DICOMweb root (PS3.18), without query or fragment.
+
+    Credentials are never part of the URL (a URL with ``user:password@`` is refused without repeating it): they
+    come from the environment, see :mod:`radtl.dicom.connections` and docs/pacs.md.
+
+    Raises:
+        ValueError: a malformed URL, an unknown scheme, or an AE title PS3.5 does not allow.
+    """
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and parts.username is not None:  # it would be in every PacsError and log
         raise ValueError(f"{parts.scheme}://{parts.hostname}/...: credentials in the URL are not supported")
@@ -131,11 +190,13 @@ def parse_pacs_url(url: str) -> PacsAddress:
         if not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"{url!r}: a DICOMweb URL is http(s)://host[:port]/root, without query or fragment")
         return PacsAddress(url.rstrip("/"), parts.scheme, parts.hostname, port)
-    if parts.scheme != "dicom":
+    if parts.scheme not in ("dicom", "dicoms"):
         raise ValueError(
-            f"{url!r}: unknown scheme {parts.scheme!r}; use dicom://AET@host:port or http(s)://.../dicom-web"
+            f"{url!r}: unknown scheme {parts.scheme!r}; use dicom(s)://AET@host:port or http(s)://.../dicom-web"
         )
-    if not parts.username or not parts.hostname or port is None or parts.password is not None:
+    if parts.password is not None:  # AET:secret@ would be in every PacsError and log
+        raise ValueError(f"{parts.scheme}://{parts.hostname}: a DIMSE URL carries no password")
+    if not parts.username or not parts.hostname or port is None:
         raise ValueError(f"{url!r}: a DIMSE URL is dicom://AET@host:port (called AE title, host and port required)")
     if parts.path not in ("", "/") or parts.fragment:
         raise ValueError(f"{url!r}: a DIMSE URL has no path or fragment")
@@ -144,7 +205,7 @@ def parse_pacs_url(url: str) -> PacsAddress:
         raise ValueError(f"{url!r}: the only query parameter is calling=AET (once)")
     called = _check_aet(unquote(parts.username), "called", url)
     calling = _check_aet(query.get("calling", [DEFAULT_CALLING_AET])[0], "calling", url)
-    return PacsAddress(url, "dicom", parts.hostname, port, called, calling)
+    return PacsAddress(url, parts.scheme, parts.hostname, port, called, calling)
 
 
 def _with_retries(
@@ -156,6 +217,9 @@ def _with_retries(
     for number in range(1, attempts + 1):
         try:
             return attempt()
+        except _CredentialsRefused as error:
+            credentials = connections.connection_settings(address.host).credentials
+            raise PacsAuthenticationError(address.url, operation, error.status, error.reason, credentials) from None
         except _Refused as error:
             raise PacsError(address.url, operation, number, str(error)) from error
         except _Transient as error:
@@ -193,8 +257,21 @@ def _application_entity(address: PacsAddress, timeout_s: float) -> AE:
 
 @contextmanager
 def _association(ae: AE, address: PacsAddress, **kwargs) -> Iterator:
-    """An established association, released afterwards; a rejection is final only when the PACS says permanent."""
+    """An established association, released afterwards; a rejection is final only when the PACS says permanent.
+
+    A ``dicoms://`` address associates over TLS (PS3.15 B.1) with the CA bundle and client certificate of
+    :func:`radtl.dicom.connections.connection_settings`; a certificate that fails the check is final.
+    """
+    context = None
+    if address.is_tls and "tls_args" not in kwargs:
+        context = connections.dimse_tls_context(connections.connection_settings(address.host).tls)
+        kwargs["tls_args"] = (context, address.host)
     assoc = ae.associate(address.host, address.port, ae_title=address.called_aet, **kwargs)
+    if not assoc.is_established and context is not None and assoc.acceptor.primitive is None:
+        problem = connections.certificate_problem(address.host, address.port, context, ae.connection_timeout or 30)
+        if problem is not None:
+            raise _Refused(f"{problem}; set {connections.CA_BUNDLE_VARIABLE} to the authority that signed the "
+                           f"PACS's certificate (and {connections.CLIENT_CERT_VARIABLE} if it asks for radtl's)")
     if not assoc.is_established:
         answer = assoc.acceptor.primitive
         if assoc.is_rejected and answer is not None:
@@ -328,20 +405,47 @@ def _c_find_study(address: PacsAddress, study_uid: str, modality: str | None, ti
 
 
 def _dicomweb(address: PacsAddress, timeout_s: float) -> DICOMwebClient:
-    client = DICOMwebClient(address.url, timeout=timeout_s)
+    """A DICOMweb client with the credentials and CA bundle of :func:`radtl.dicom.connections.connection_settings`."""
+    settings = connections.connection_settings(address.host)
+    session = connections.dicomweb_session(address.scheme, address.host, settings)
+    client = DICOMwebClient(address.url, session=session, timeout=timeout_s)
     client.set_http_retry_params(retry=False)  # retried here, with our backoff, logging and PacsError
     return client
 
 
 def _http_failure(error: requests.RequestException) -> Exception:
-    """HTTP 5xx, 429 and network errors are transient; 4xx and anything else is a refusal."""
+    """HTTP 5xx, 429 and network errors are transient; 401/403, an untrusted certificate, 4xx and anything else
+    are a refusal."""
     response = getattr(error, "response", None)
     if isinstance(error, requests.HTTPError) and response is not None:
+        if response.status_code in (401, 403):
+            return _CredentialsRefused(response.status_code, response.reason)
         kind = _Transient if response.status_code >= 500 or response.status_code == 429 else _Refused
         return kind(f"HTTP {response.status_code} {response.reason}")
+    cause = _ssl_cause(error) if isinstance(error, requests.exceptions.SSLError) else None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return _Refused(
+            f"TLS certificate verify failed ({cause.verify_message}); set {connections.CA_BUNDLE_VARIABLE} to the "
+            "authority that signed the PACS's certificate"
+        )
     if isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
         return _Transient(f"{type(error).__name__}: {error}")
     return _Refused(f"{type(error).__name__}: {error}")
+
+
+def _ssl_cause(error: BaseException) -> ssl.SSLError | None:
+    """The ssl module's error under a requests error (urllib3 wraps it in one or two of its own), if any."""
+    pending, seen = [error], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return current
+        inner = (getattr(current, "reason", None), *current.args, current.__cause__, current.__context__)
+        pending.extend(item for item in inner if isinstance(item, BaseException))
+    return None
 
 
 def _stow(address: PacsAddress, paths: list[Path], timeout_s: float) -> list[str]:
