@@ -137,6 +137,14 @@ def test_dimse_url_takes_the_calling_aet_from_the_query():
     assert (address.called_aet, address.calling_aet, address.is_dimse) == ("ORTHANC", "MYAET", True)
 
 
+def test_dicoms_url_is_dimse_over_tls():
+    address = parse_pacs_url("dicoms://ORTHANC@pacs.example.org:2762?calling=MYAET")
+    assert (address.scheme, address.is_dimse, address.is_tls, address.called_aet, address.calling_aet) == (
+        "dicoms", True, True, "ORTHANC", "MYAET"
+    )
+    assert not parse_pacs_url("dicom://ORTHANC@pacs.example.org:104").is_tls
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8042/dicom-web", "https://pacs.example.org/dicom-web/"])
 def test_http_url_is_a_dicomweb_root(url):
     address = parse_pacs_url(url)
@@ -166,6 +174,13 @@ def test_malformed_url_is_a_value_error_saying_what_is_wrong(url, complaint):
 def test_credentials_in_a_dicomweb_url_are_refused_without_repeating_them():
     with pytest.raises(ValueError, match="credentials in the URL are not supported") as raised:
         parse_pacs_url("https://user:secret@pacs.example.org:8443/dicom-web")
+    assert "secret" not in str(raised.value)
+
+
+@pytest.mark.parametrize("scheme", ["dicom", "dicoms"])
+def test_a_password_in_a_dimse_url_is_refused_without_repeating_it(scheme):
+    with pytest.raises(ValueError, match="a DIMSE URL carries no password") as raised:
+        parse_pacs_url(f"{scheme}://ORTHANC:secret@pacs.example.org:104")
     assert "secret" not in str(raised.value)
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "free_port",
     "fresh_orthanc_fixture",
     "make_certificates",
+    "orthanc_executable",
     "orthanc_fixture",
     "requires_orthanc",
 ]
@@ -126,6 +127,10 @@ class TlsTerminator:
         return self
 
     def stop(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would leave waiting
+        except OSError:
+            pass
         self.listener.close()
         self._thread.join(5)
 
@@ -321,7 +326,7 @@ class OrthancServer:
         self.stop()
 
 
-def _orthanc_executable() -> str:
+def orthanc_executable() -> str:
     """Skip without Orthanc (the reason from :func:`requires_tool`), or fail when RADTL_REQUIRE_TOOLS is set."""
     (missing_and_optional,) = requires_orthanc.args
     if missing_and_optional:
@@ -334,12 +339,12 @@ def _orthanc_executable() -> str:
 @pytest.fixture(scope="module", name="orthanc")
 def orthanc_fixture() -> Iterator[OrthancServer]:
     """A started Orthanc shared by a test module (tests use fresh UIDs); always stopped."""
-    with OrthancServer(_orthanc_executable()) as server:
+    with OrthancServer(orthanc_executable()) as server:
         yield server
 
 
 @pytest.fixture(name="fresh_orthanc")
 def fresh_orthanc_fixture() -> Iterator[OrthancServer]:
     """A started Orthanc of the test's own, which the test may stop; always stopped."""
-    with OrthancServer(_orthanc_executable()) as server:
+    with OrthancServer(orthanc_executable()) as server:
         yield server
