@@ -426,7 +426,8 @@ class RadtlCLI:
         """Segment CT series into DICOM-SEGs; fetch from and send to a PACS.
 
         Beside each SEG goes a PNG preview: the slices with the most segmented voxels, the mask outlined.
-        When a send fails the SEGs are kept; `radtl send` stores them once the PACS is back.
+        When a send fails the SEGs are kept; `radtl send` stores them once the PACS is back. PACS credentials
+        and certificates come from the RADTL_PACS_* environment variables, never the URL (docs/pacs.md).
 
         Args:
             series_dir: the folder holding one CT series, or a folder of series folders (with --fetch: where
@@ -434,7 +435,8 @@ class RadtlCLI:
             out: the DICOM-SEG file (one series); or a folder, ending in / or existing, that gets
                 <SeriesInstanceUID>.seg.dcm per series. Several series and one file are refused.
             bundle: a segmentation bundle's folder or name.
-            send: store the SEGs in a PACS: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
+            send: store the SEGs in a PACS: dicom://AET@host:port (C-STORE; dicoms:// over TLS) or
+                http(s)://host:port/dicom-web (STOW-RS).
             fetch: fetch the series from a PACS first (same URL forms: C-GET or WADO-RS), with --study and --series.
             study: Study Instance UID of the series to fetch.
             series: Series Instance UID of the series to fetch.
@@ -471,7 +473,8 @@ class RadtlCLI:
         except PacsError as error:
             kept = "the SEGs are kept in" if Path(out).is_dir() else "the SEG is kept at"
             if Path(out).exists():
-                error.hint = f"{kept} {out}; send with `radtl send ... --to {send}` when the PACS is back"
+                later = f"{kept} {out}; send with `radtl send ... --to {send}` when the PACS is back"
+                error.hint = f"{error.hint}; {later}" if error.hint else later
             raise
         for seg in result.segs:
             print(f"SEG: {seg}" + (f"  preview: {preview_path(seg)}" if preview else ""))
@@ -484,12 +487,15 @@ class RadtlCLI:
     def send(self, *files: str, to: str) -> None:
         """Store DICOM files (a SEG kept after a failed send, say) in a PACS.
 
+        Credentials and certificates come from the environment, never the URL: RADTL_PACS_USER and
+        RADTL_PACS_PASSWORD, RADTL_PACS_TOKEN or RADTL_PACS_NETRC; RADTL_PACS_CA_BUNDLE (docs/pacs.md).
+
         Args:
             files: the DICOM files.
-            to: dicom://AET@host:port (C-STORE) or http://host:port/dicom-web (STOW-RS).
+            to: dicom://AET@host:port (C-STORE; dicoms:// over TLS) or http(s)://host:port/dicom-web (STOW-RS).
 
         Example:
-            radtl send out/case001.seg.dcm --to http://localhost:8042/dicom-web
+            RADTL_PACS_NETRC=~/.radtl-netrc radtl send out/case001.seg.dcm --to https://pacs.example.org/dicom-web
         """
         from radtl.dicom.pacs import send as send_to_pacs
 
