@@ -141,6 +141,13 @@ class _BearerAuth(AuthBase):
         return f"_BearerAuth({_REDACTED})"
 
 
+class _Anonymous(AuthBase):
+    """No Authorization header; set as a session's auth so that requests does not look in ``~/.netrc`` itself."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class _RedactedBasicAuth(HTTPBasicAuth):
     def __repr__(self) -> str:
         return f"HTTPBasicAuth({self.username!r}, {_REDACTED})"
@@ -287,6 +294,7 @@ def dicomweb_session(scheme: str, host: str, settings: ConnectionSettings) -> re
         settings: from :func:`connection_settings`.
     """
     session = _PacsSession()
+    session.auth = _Anonymous()  # only the credentials radtl was given, never requests' own ~/.netrc lookup
     if settings.credentials is not None:
         session.auth = settings.credentials.requests_auth()
         if scheme == "http" and not _is_loopback(host):

@@ -156,7 +156,9 @@ def test_the_session_sends_a_bearer_token():
     assert authorization(session) == f"Bearer {SECRET}"
 
 
-def test_an_anonymous_session_sends_no_authorization():
+def test_an_anonymous_session_sends_no_authorization_even_with_a_home_netrc(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETRC", str(write_netrc(tmp_path / "home-netrc", f"machine {HOST} login a password b\n")))
+    assert requests.Session().prepare_request(requests.Request("GET", f"https://{HOST}/")).headers["Authorization"]
     assert authorization(dicomweb_session("https", HOST, ConnectionSettings())) is None
 
 
