@@ -303,3 +303,17 @@ def test_no_secret_reaches_the_logs_or_the_errors(secure_orthanc, certificates, 
     texts += [repr(record.args) for record in caplog.records]
     leaks = [text for text in texts for secret in (PASSWORD, TOKEN) if secret in text]
     assert not leaks
+
+
+def test_radtl_send_with_a_wrong_password_prints_one_line_without_it(secure_orthanc, seg, environ, capsys):
+    from radtl.cli import main
+
+    log_in(environ, password="wrong-" + PASSWORD)
+    with pytest.raises(SystemExit) as exit_:
+        main(["send", seg.filename, "--to", plain_dicomweb(secure_orthanc)])
+    out, err = capsys.readouterr()
+    *logged, error = err.strip().splitlines()  # the console log (INFO) comes before the error's one line
+    assert exit_.value.code == 2 and not [line for line in logged if line.startswith("radtl send:")]
+    assert error.startswith(f"radtl send: STOW-RS to {plain_dicomweb(secure_orthanc)}: the PACS refused the "
+                          f"credentials of user '{USER}'")
+    assert PASSWORD not in out + err
