@@ -1,8 +1,8 @@
 """Credentials and TLS for PACS connections: who radtl is to the PACS, and how it checks who the PACS is.
 
-DICOMweb (PS3.18 8.3, "Security": HTTP authentication over TLS) takes HTTP basic or bearer-token credentials and
-HTTPS with a CA bundle and, optionally, a client certificate; DIMSE takes TLS (PS3.15 B.1, the Basic TLS Secure
-Transport Connection Profile) with the same CA bundle and client certificate. Everything comes from the
+DICOMweb (PS3.18) leaves authentication to HTTP: radtl sends basic credentials (RFC 7617) or a bearer token
+(RFC 6750), over HTTPS with a CA bundle and, optionally, a client certificate; DIMSE takes TLS (PS3.15 B.1, the
+Basic TLS Secure Transport Connection Profile) with the same CA bundle and client certificate. Everything comes from the
 environment or a netrc-style file, never from the URL (:func:`radtl.dicom.pacs.parse_pacs_url` refuses a URL
 with credentials) and never from a command line, where other users of the machine could read it:
 
