@@ -428,6 +428,11 @@ def _http_failure(error: requests.RequestException) -> Exception:
             f"TLS certificate verify failed ({cause.verify_message}); set {connections.CA_BUNDLE_VARIABLE} to the "
             "authority that signed the PACS's certificate"
         )
+    if cause is not None and "ALERT" in (cause.reason or ""):  # the PACS ended the handshake: settings, not network
+        return _Refused(
+            f"the PACS refused the TLS handshake ({cause.reason}); if it asks for radtl's certificate, set "
+            f"{connections.CLIENT_CERT_VARIABLE} and {connections.CLIENT_KEY_VARIABLE}"
+        )
     if isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
         return _Transient(f"{type(error).__name__}: {error}")
     return _Refused(f"{type(error).__name__}: {error}")

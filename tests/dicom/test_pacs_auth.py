@@ -33,7 +33,13 @@ from radtl.dicom.connections import (
 )
 from radtl.dicom.pacs import PacsAuthenticationError, PacsError, fetch_series, find_instances, send
 from radtl.dicom.seg import write_segmentation
-from tests.support.orthanc import OrthancServer, TestCertificates, make_certificates, orthanc_executable
+from tests.support.orthanc import (
+    OrthancServer,
+    TestCertificates,
+    TlsTerminator,
+    make_certificates,
+    orthanc_executable,
+)
 from tests.support.paths import SAMPLES
 
 USER = "radiologist"
@@ -97,6 +103,12 @@ def sop_instance_uids(url: str, seg: pydicom.Dataset) -> set[str]:
 def log_in(environ: pytest.MonkeyPatch, password: str = PASSWORD) -> None:
     environ.setenv(USER_VARIABLE, USER)
     environ.setenv(PASSWORD_VARIABLE, password)
+
+
+def use_client_certificate(environ: pytest.MonkeyPatch, certificates: TestCertificates) -> None:
+    environ.setenv(CA_BUNDLE_VARIABLE, str(certificates.ca))
+    environ.setenv(CLIENT_CERT_VARIABLE, str(certificates.client_cert))
+    environ.setenv(CLIENT_KEY_VARIABLE, str(certificates.client_key))
 
 
 # ---- HTTP basic authentication against Orthanc (AuthenticationEnabled, RegisteredUsers) ----
@@ -165,13 +177,32 @@ def test_a_wrong_password_over_https_is_one_request(secure_orthanc, certificates
     assert secure_orthanc.tls_terminator.handshakes == handshakes + 1
 
 
-# ---- DIMSE over TLS (Orthanc's DicomTlsEnabled, with a client certificate required) ----
+@pytest.fixture
+def mutual_tls_front(secure_orthanc, certificates) -> Iterator[str]:
+    """A second HTTPS front before the same Orthanc that asks for a client certificate; its DICOMweb root."""
+    front = TlsTerminator(certificates, secure_orthanc.http_port, client_certificate_required=True).start()
+    try:
+        yield f"https://127.0.0.1:{front.port}/dicom-web"
+    finally:
+        front.stop()
 
 
-def use_client_certificate(environ: pytest.MonkeyPatch, certificates: TestCertificates) -> None:
+def test_https_with_a_client_certificate_stores_a_seg(mutual_tls_front, certificates, seg, environ):
+    log_in(environ)
+    use_client_certificate(environ, certificates)
+    assert send([seg.filename], mutual_tls_front) == [seg.SOPInstanceUID]
+
+
+def test_https_without_the_client_certificate_it_asks_for_is_final(mutual_tls_front, certificates, seg, environ,
+                                                                   sleeps):
+    log_in(environ)
     environ.setenv(CA_BUNDLE_VARIABLE, str(certificates.ca))
-    environ.setenv(CLIENT_CERT_VARIABLE, str(certificates.client_cert))
-    environ.setenv(CLIENT_KEY_VARIABLE, str(certificates.client_key))
+    with pytest.raises(PacsError, match="the PACS refused the TLS handshake") as caught:
+        send([seg.filename], mutual_tls_front)
+    assert CLIENT_CERT_VARIABLE in str(caught.value) and sleeps == []
+
+
+# ---- DIMSE over TLS (Orthanc's DicomTlsEnabled, with a client certificate required) ----
 
 
 def test_dicom_tls_stores_finds_and_retrieves_a_seg(secure_orthanc, certificates, seg, environ, tmp_path):

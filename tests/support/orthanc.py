@@ -110,13 +110,17 @@ def make_certificates(directory: Path, days: int = 2) -> TestCertificates:
 class TlsTerminator:
     """A TLS server on 127.0.0.1 that relays each connection's plain bytes to ``target_port`` (and back).
 
-    A client that does not trust the certificate, or that fails the handshake, is simply disconnected.
+    A client that does not trust the certificate, or that fails the handshake, is simply disconnected. With
+    ``client_certificate_required``, a client must show a certificate signed by the test CA.
     """
 
-    def __init__(self, certificates: TestCertificates, target_port: int):
+    def __init__(self, certificates: TestCertificates, target_port: int, client_certificate_required: bool = False):
         self.target_port = target_port
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(certificates.server_cert, certificates.server_key)
+        if client_certificate_required:
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(certificates.ca)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.handshakes = 0  # completed TLS handshakes
@@ -143,10 +147,11 @@ class TlsTerminator:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
+        secure = self.context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
         try:
-            secure = self.context.wrap_socket(client, server_side=True)
+            secure.do_handshake()
         except (ssl.SSLError, OSError):
-            client.close()
+            self._close_after_alert(secure)
             return
         self.handshakes += 1
         try:
@@ -159,6 +164,20 @@ class TlsTerminator:
             relay.start()
             self._pump(secure, upstream)
             relay.join(5)
+
+    @staticmethod
+    def _close_after_alert(secure: ssl.SSLSocket) -> None:
+        """Close as a web server does after a failed handshake: first read what the client still sends, so that
+        the kernel does not answer it with a reset that would overtake the TLS alert already sent."""
+        try:
+            secure.shutdown(socket.SHUT_WR)
+            secure.settimeout(2)
+            while secure.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            secure.close()
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
