@@ -3,7 +3,8 @@ small DICOMweb server that wants a bearer token.
 
 One Orthanc serves the module: basic authentication on its plain HTTP port, the same behind HTTPS (a TLS front
 with a certificate made here, see tests/support/orthanc.py), and a DICOM port that speaks TLS only and asks for
-radtl's client certificate. The DICOM object stored and found is a DICOM-SEG over the sample series case001.
+radtl's client certificate. The DICOM objects stored and found are a DICOM-SEG over the sample series case001 and
+its nodule measurement report (SR), found back as radtl's results of the study.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from radtl.dicom.connections import (
     TOKEN_VARIABLE,
     USER_VARIABLE,
 )
-from radtl.dicom.pacs import PacsAuthenticationError, PacsError, fetch_series, find_instances, send
-from radtl.dicom.seg import write_segmentation
+from radtl.dicom.pacs import PacsAuthenticationError, PacsError, fetch_series, find_instances, find_results, send
+from radtl.dicom.seg import Algorithm, write_segmentation
+from radtl.dicom.sr import write_nodule_report
 from tests.support.orthanc import (
     OrthancServer,
     TestCertificates,
@@ -76,8 +78,21 @@ def seg(tmp_path_factory) -> pydicom.Dataset:
     """A one-segment DICOM-SEG over case001 (its file is ``seg.filename``)."""
     mask = np.zeros((64, 64, 12), dtype=np.uint8)
     mask[10:14, 20:23, 2:5] = 1
-    path = write_segmentation(tmp_path_factory.mktemp("seg") / "nodule.seg.dcm", mask, CASE, None)
+    made_by = Algorithm("luna_nodule_seg", "0.1.0")
+    path = write_segmentation(tmp_path_factory.mktemp("seg") / "nodule.seg.dcm", mask, CASE, made_by)
     return pydicom.dcmread(path, stop_before_pixels=True)
+
+
+@pytest.fixture(scope="module")
+def sr(seg, tmp_path_factory) -> pydicom.Dataset:
+    """The SEG's nodule measurement report (its file is ``sr.filename``)."""
+    path = write_nodule_report(tmp_path_factory.mktemp("sr") / "nodule.sr.dcm", seg.filename, CASE)
+    return pydicom.dcmread(path, stop_before_pixels=True)
+
+
+def result_modalities(url: str, study_uid: str) -> set[str]:
+    """The modalities of radtl's results that ``radtl results`` finds in the study."""
+    return {series.modality for series in find_results(url, study_uid)}
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +135,13 @@ def test_basic_auth_stores_and_finds_a_seg(secure_orthanc, seg, environ):
     assert seg.SOPInstanceUID in sop_instance_uids(plain_dicomweb(secure_orthanc), seg)
 
 
+def test_basic_auth_stores_a_seg_and_its_sr_and_finds_both_as_results(secure_orthanc, seg, sr, environ):
+    log_in(environ)
+    url = plain_dicomweb(secure_orthanc)
+    assert send([seg.filename, sr.filename], url) == [seg.SOPInstanceUID, sr.SOPInstanceUID]
+    assert result_modalities(url, seg.StudyInstanceUID) == {"SEG", "SR"}
+
+
 def test_a_netrc_entry_for_the_host_logs_in(secure_orthanc, seg, environ, tmp_path):
     netrc = tmp_path / "pacs.netrc"
     netrc.write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
@@ -157,6 +179,14 @@ def test_https_with_the_ca_bundle_stores_finds_and_fetches_a_seg(secure_orthanc,
     assert seg.SOPInstanceUID in sop_instance_uids(url, seg)
     (fetched,) = fetch_series(url, seg.StudyInstanceUID, seg.SeriesInstanceUID, tmp_path / "fetched")
     assert pydicom.dcmread(fetched).SOPInstanceUID == seg.SOPInstanceUID
+
+
+def test_https_stores_an_sr_and_finds_the_study_results(secure_orthanc, certificates, seg, sr, environ):
+    log_in(environ)
+    environ.setenv(CA_BUNDLE_VARIABLE, str(certificates.ca))
+    url = https_dicomweb(secure_orthanc)
+    assert send([seg.filename, sr.filename], url) == [seg.SOPInstanceUID, sr.SOPInstanceUID]
+    assert result_modalities(url, sr.StudyInstanceUID) == {"SEG", "SR"}
 
 
 def test_https_without_the_ca_bundle_is_a_final_certificate_error(secure_orthanc, seg, environ, sleeps):
@@ -251,6 +281,11 @@ def dicomweb_wanting_token(token: str, instance: pydicom.Dataset) -> Iterator[To
              "00080018": {"vr": "UI", "Value": [instance.SOPInstanceUID]},
              "00080016": {"vr": "UI", "Value": [instance.SOPClassUID]},
              "00080060": {"vr": "CS", "Value": [instance.Modality]}}
+    series = {"0020000E": {"vr": "UI", "Value": [instance.SeriesInstanceUID]},
+              "00080060": {"vr": "CS", "Value": [instance.Modality]},
+              "00080070": {"vr": "LO", "Value": [instance.Manufacturer]},
+              "0008103E": {"vr": "LO", "Value": [instance.SeriesDescription]},
+              "00201209": {"vr": "IS", "Value": [1]}}
 
     class Handler(BaseHTTPRequestHandler):
         def answer(self, body: object) -> None:
@@ -272,9 +307,14 @@ def dicomweb_wanting_token(token: str, instance: pydicom.Dataset) -> Iterator[To
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             self.answer({"00081199": {"vr": "SQ", "Value": [uids]}})
 
-        def do_GET(self):  # QIDO-RS asks for pages until one is empty
-            offset = parse_qs(urlsplit(self.path).query).get("offset", ["0"])[0]
-            self.answer([found] if offset == "0" else [])
+        def do_GET(self):  # QIDO-RS for instances or series; it asks for pages until one is empty
+            path, query = urlsplit(self.path).path, parse_qs(urlsplit(self.path).query)
+            if query.get("offset", ["0"])[0] != "0":
+                return self.answer([])
+            if path.endswith("/series"):
+                wanted = query.get("Modality", [instance.Modality])[0]
+                return self.answer([series] if wanted == instance.Modality else [])
+            self.answer([found])
 
         def log_message(self, *args):
             pass
@@ -299,6 +339,15 @@ def test_a_bearer_token_is_sent_with_stow_and_qido(seg, environ):
     assert {(method, authorization) for method, _, authorization in server.requests} == {
         ("POST", f"Bearer {TOKEN}"), ("GET", f"Bearer {TOKEN}")
     }
+
+
+def test_a_bearer_token_stores_an_sr_and_finds_it_as_a_result(sr, environ):
+    environ.setenv(TOKEN_VARIABLE, TOKEN)
+    with dicomweb_wanting_token(TOKEN, sr) as server:
+        assert send([sr.filename], server.url) == [sr.SOPInstanceUID]
+        [result] = find_results(server.url, sr.StudyInstanceUID)
+    assert (result.modality, result.series_instance_uid) == ("SR", sr.SeriesInstanceUID)
+    assert {authorization for _, _, authorization in server.requests} == {f"Bearer {TOKEN}"}
 
 
 def test_a_refused_token_is_one_request_and_one_clear_error(seg, environ, sleeps):
