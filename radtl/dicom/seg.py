@@ -31,7 +31,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,7 @@ __all__ = [
     "checkpoint_parameters",
     "derivation_source",
     "named_output",
+    "names_unquoted",
     "names_a_folder",
     "read_segment_map",
     "read_segmentation",
@@ -302,6 +304,15 @@ def _copied_keywords(sop_class_uid: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*TYPE_2_PATIENT_AND_STUDY, *copied]))
 
 
+@contextmanager
+def names_unquoted() -> Iterator[None]:
+    """Silence highdicom's warning that quotes a one-component Patient's Name while it builds a SEG or SR from
+    a source: such a name is valid (PS3.5 6.2.1.2), and a log line must never carry it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)
+        yield
+
+
 def derivation_source(dataset: Dataset) -> Dataset:
     """A copy of a source instance from which highdicom can copy the patient and the study into the SEG.
 
@@ -481,10 +492,7 @@ def segmentation(
         for number, item in enumerate(segments, start=1)
     ]
     what = segments[0].label if len(segments) == 1 else f"{len(segments)} segments"
-    with warnings.catch_warnings():
-        # highdicom quotes a one-component Patient's Name in a warning; such a name is valid (PS3.5 6.2.1.2)
-        # and a log line must never carry it
-        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)
+    with names_unquoted():
         seg = hd.seg.Segmentation(
             # highdicom copies the patient and the study from the first source image only
             source_images=[derivation_source(series.datasets[0]), *series.datasets[1:]],

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ from scipy.spatial.distance import pdist, squareform
 
 import radtl
 from radtl.atomic import write_atomic
-from radtl.dicom.seg import derivation_source, named_output, read_segmentation
+from radtl.dicom.seg import derivation_source, named_output, names_unquoted, read_segmentation
 from radtl.dicom.series import CTSeries, read_series_headers
 from radtl.errors import RadtlError
 
@@ -213,9 +212,7 @@ def _document(
     series_number: int,
     description: str,
 ) -> hd.sr.ComprehensiveSR | hd.sr.Comprehensive3DSR:
-    with warnings.catch_warnings():
-        # highdicom quotes a one-component Patient's Name in a warning; a log line must never carry it
-        warnings.filterwarnings("ignore", message=r"The string .* is unlikely to represent", category=UserWarning)
+    with names_unquoted():
         document = kind(
             evidence=[derivation_source(evidence[0]), *evidence[1:]],
             content=report,

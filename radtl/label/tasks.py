@@ -122,6 +122,23 @@ class _BundleTask:
                 logger.info("%s: serving %s", self.name, checkpoint)
             return self._network, checkpoint
 
+    def image_pipeline(self) -> None:
+        """An image-level bundle's ``image_transforms`` + ``network_input`` and its ``postprocessing``."""
+        self.preprocess = self.bundle.transforms("image_transforms", "network_input")
+        self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
+
+    def network_input(self, image_path: str) -> torch.Tensor:
+        """The image as the network takes it, ``(1, C, H, W)`` on the task's device (:meth:`image_pipeline`)."""
+        try:
+            image = self.preprocess({"image": image_path})["image"]
+        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
+            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        return image.as_tensor()[None].to(self.device)
+
+    def served_by(self, checkpoint: Path) -> dict[str, str | None]:
+        """The part of every answer that names the model: bundle, version and checkpoint."""
+        return {"bundle": self.name, "version": self.metadata.get("version"), "checkpoint": str(checkpoint)}
+
     def image_file(self, image_path: str) -> str:
         """A radiograph is one file; a series folder fetched from a PACS must hold exactly one instance."""
         if not Path(image_path).is_dir():
@@ -181,9 +198,7 @@ class BundleSegmentation(_BundleTask, InferTask):
         path = write_label(mask, image.affine)
         return str(path), {
             "label_names": self.labels,
-            "bundle": self.name,
-            "version": self.metadata.get("version"),
-            "checkpoint": str(checkpoint),
+            **self.served_by(checkpoint),
             "foreground_voxels": int(mask.sum()),
         }
 
@@ -211,18 +226,13 @@ class BundleClassification(_BundleTask, InferTask):
             dimension=2,
             description=self.summary(),
         )
-        self.preprocess = self.bundle.transforms("image_transforms", "network_input")
-        self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
+        self.image_pipeline()
 
     def __call__(self, request: dict) -> tuple[None, dict]:
         network, checkpoint = self.network()
-        image_path = self.image_file(request["image"])
-        try:
-            image = self.preprocess({"image": image_path})["image"]
-        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
-            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        image = self.network_input(self.image_file(request["image"]))
         with torch.no_grad():
-            logits = network(image.as_tensor()[None].to(self.device))[0].float().cpu()
+            logits = network(image)[0].float().cpu()
         probabilities = self.postprocess({"pred": logits})["pred"].reshape(-1).tolist()
         if len(probabilities) == 1 and len(self.class_names) == 2:  # one logit: the positive class's probability
             probabilities = [1.0 - probabilities[0], probabilities[0]]
@@ -232,9 +242,7 @@ class BundleClassification(_BundleTask, InferTask):
         return None, {
             "prediction": max(scores, key=scores.get),
             "scores": scores,
-            "bundle": self.name,
-            "version": self.metadata.get("version"),
-            "checkpoint": str(checkpoint),
+            **self.served_by(checkpoint),
         }
 
 
@@ -295,27 +303,21 @@ class BundleRegression(_BundleTask, InferTask):
             dimension=2,
             description=self.summary(),
         )
-        self.preprocess = self.bundle.transforms("image_transforms", "network_input")
-        self.postprocess = self.bundle_config.get_parsed_content("postprocessing")
+        self.image_pipeline()
 
     def __call__(self, request: dict) -> tuple[None, dict]:
         network, checkpoint = self.network()
         image_path = self.image_file(request["image"])
         sex = patient_sex(image_path, self.name)
-        try:
-            image = self.preprocess({"image": image_path})["image"]
-        except Exception as error:  # MONAI wraps the reader's error; the client gets the real one
-            raise LabelTaskError(f"{self.name} cannot read {image_path}: {root_cause(error)}") from error
+        image = self.network_input(image_path)
         with torch.no_grad():
-            output = network(image.as_tensor()[None].to(self.device), torch.tensor([sex], device=self.device))
+            output = network(image, torch.tensor([sex], device=self.device))
         value = float(self.postprocess({"pred": output[0].float().cpu()})["pred"].reshape(-1)[0])
         return None, {
             "prediction": round(value, 3),
             "unit": self.unit,
             "sex": "M" if sex else "F",
-            "bundle": self.name,
-            "version": self.metadata.get("version"),
-            "checkpoint": str(checkpoint),
+            **self.served_by(checkpoint),
         }
 
 
