@@ -16,41 +16,24 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-import torch
 from PIL import Image
 
-from radtl.cli import main
 from radtl.dicom.seg import read_segmentation
 from radtl.dicom.seg_preview import CAPTION_HEIGHT, GAP, OUTLINE_COLOUR, PANEL_SIZE
 from radtl.dicom.series import read_series_headers
-from radtl.networks import create
 from radtl.segment import segment_series
 from tests.support.paths import SAMPLES
+from tests.support.segmentation import FEATURES, radtl_segment, untrained_unet
 from tests.support.tools import dciodvfy_errors, requires_tool
 
 CASES = SAMPLES / "tasks" / "luna_nodule"
 CASE = CASES / "case001"
-FEATURES = [4, 4, 4, 4, 4, 4]
-#: The bundle settings that make the network the tiny untrained U-Net of :func:`checkpoint`.
-TINY_NETWORK = ["--set", "backbone=unet", "--set", f"network_def#features={json.dumps(FEATURES)}", "--set", "device=cpu"]
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """Untrained weights saved as the bundle's CheckpointSaver saves them, alone in their folder."""
-    path = tmp_path_factory.mktemp("untrained") / "model.pt"
-    network = create("unet", in_channels=3, out_channels=1, foreground_prior=0.01, features=FEATURES)
-    torch.save({"model": network.state_dict()}, path)
-    return path
-
-
-def radtl_segment(series: Path, out: str | Path, checkpoint: Path, *options: str) -> int:
-    """Run ``radtl segment``; its exit status."""
-    try:
-        main(["segment", str(series), "--out", str(out), "--checkpoint", str(checkpoint), *TINY_NETWORK, *options])
-    except SystemExit as exit_info:
-        return exit_info.code
-    return 0
+    """Untrained weights that find nothing, alone in their folder."""
+    return untrained_unet(tmp_path_factory.mktemp("untrained") / "model.pt")
 
 
 def series_uid(folder: Path) -> str:

@@ -1,7 +1,7 @@
 """``radtl segment --sr``: the nodule measurement report (radtl.dicom.sr) beside each SEG, written by the
 segmentation bundle's inference (radtl.engines.handlers.MeasurementReportWriter) and measured from that SEG.
 
-The networks are the tiny untrained U-Net of test_segment.py: one biased to find nothing, one biased to find
+The networks are the tiny untrained U-Net of tests/support/segmentation.py: one biased to find nothing, one biased to find
 everything (the whole 64 x 64 x 12 series of 5 mm voxels is one nodule, of known volume and diameter).
 """
 
@@ -12,21 +12,17 @@ from pathlib import Path
 
 import pydicom
 import pytest
-import torch
 
 from radtl.dicom.sr import read_nodule_report
-from radtl.networks import create
+from tests.support.segmentation import radtl_segment, untrained_unet
 from tests.support.tools import dciodvfy_errors, requires_tool
-from tests.test_segment import CASE, CASES, FEATURES, checkpoint, radtl_segment, series_uid  # noqa: F401
+from tests.test_segment import CASE, CASES, checkpoint, series_uid  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def finds_everything(tmp_path_factory) -> Path:
     """Untrained weights whose output bias makes every voxel foreground."""
-    path = tmp_path_factory.mktemp("everything") / "model.pt"
-    network = create("unet", in_channels=3, out_channels=1, foreground_prior=0.9999, features=FEATURES)
-    torch.save({"model": network.state_dict()}, path)
-    return path
+    return untrained_unet(tmp_path_factory.mktemp("everything") / "model.pt", foreground_prior=0.9999)
 
 
 def test_sr_writes_a_measurement_report_that_reads_back_what_the_seg_holds(finds_everything, tmp_path, capsys):

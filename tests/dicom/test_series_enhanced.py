@@ -16,17 +16,15 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-import torch
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from radtl.cli import main
 from radtl.dicom.seg import read_segmentation, write_segmentation
 from radtl.dicom.series import MixedGeometryError, read_series, read_series_headers
 from radtl.dicom.sr import read_nodule_report
-from radtl.networks import create
 from radtl.transforms import LoadCTVolume
 from tests.support.real_data import corpus
+from tests.support.segmentation import radtl_segment, untrained_unet
 from tests.support.tools import dciodvfy_errors, requires_tool
 
 LEGACY_CONVERTED_ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.2"
@@ -204,27 +202,13 @@ def test_a_seg_of_the_enhanced_ct_puts_each_frame_where_the_single_frame_seg_doe
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    """Untrained weights of a tiny U-Net, as tests/test_segment.py makes them."""
-    path = tmp_path_factory.mktemp("untrained") / "model.pt"
-    network = create("unet", in_channels=3, out_channels=1, foreground_prior=0.01, features=[4] * 6)
-    torch.save({"model": network.state_dict()}, path)
-    return path
-
-
-def radtl_segment(series: Path, out: Path, checkpoint: Path, *options: str) -> int:
-    """Run ``radtl segment`` with the tiny untrained U-Net and threshold 0 (every voxel a nodule); its exit status."""
-    tiny = ["--set", "backbone=unet", "--set", "network_def#features=[4, 4, 4, 4, 4, 4]", "--set", "device=cpu"]
-    try:
-        main(["segment", str(series), "--out", str(out), "--checkpoint", str(checkpoint), *tiny, "--set", "threshold=0",
-              *options])
-    except SystemExit as exit_info:
-        return exit_info.code
-    return 0
+    return untrained_unet(tmp_path_factory.mktemp("untrained") / "model.pt")
 
 
 @requires_tool("dciodvfy", "dicom3tools")
 def test_radtl_segment_takes_an_enhanced_ct_and_writes_a_valid_seg_its_preview_and_sr(folders, checkpoint, tmp_path):
-    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint, "--sr", str(tmp_path / "SR.dcm")) == 0
+    sr = tmp_path / "SR.dcm"
+    assert radtl_segment(folders[1], tmp_path / "SEG.dcm", checkpoint, "--set", "threshold=0", "--sr", str(sr)) == 0
     assert (tmp_path / "SEG.png").is_file()
     assert dciodvfy_errors(tmp_path / "SR.dcm") == []
     [nodule] = read_nodule_report(tmp_path / "SR.dcm")  # threshold 0: the whole volume is one "nodule"
