@@ -36,6 +36,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase, HTTPBasicAuth
@@ -58,6 +59,7 @@ __all__ = [
     "connection_settings",
     "dicomweb_session",
     "dimse_tls_context",
+    "session_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -306,6 +308,18 @@ def dicomweb_session(scheme: str, host: str, settings: ConnectionSettings) -> re
     if tls.client_cert is not None:
         session.cert = str(tls.client_cert) if tls.client_key is None else (str(tls.client_cert), str(tls.client_key))
     return session
+
+
+def session_for(url: str) -> requests.Session:
+    """:func:`dicomweb_session` for a DICOMweb root URL, with the settings of its host: for DICOMweb clients made
+    elsewhere (MONAI Label's datastore) that must log in as radtl's own transfers do.
+
+    Raises:
+        CredentialsError: as :func:`connection_settings`.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return dicomweb_session(parts.scheme, host, connection_settings(host))
 
 
 def dimse_tls_context(settings: TlsSettings) -> ssl.SSLContext:

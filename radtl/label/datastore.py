@@ -48,6 +48,7 @@ from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoun
 from PIL import Image
 
 from radtl.bundle import SettingError
+from radtl.dicom.connections import session_for
 from radtl.dicom.errors import DicomConversionError
 from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, check_dimensions, is_uid, read_dataset
 from radtl.dicom.pacs import PacsError, fetch_series, send
@@ -400,7 +401,7 @@ class PacsDatastore(DICOMWebDatastore):
         self.segment = segment
         self.allow_delete = allow_delete
         super().__init__(
-            client=DICOMwebClientX(url=self.url),
+            client=DICOMwebClientX(url=self.url, session=session_for(self.url)),  # RADTL_PACS_* (docs/pacs.md)
             search_filter=dict(search_filter or {"Modality": "CT"}),
             cache_path=cache_path,
             fetch_by_frame=False,

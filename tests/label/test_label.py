@@ -12,13 +12,16 @@ import requests
 import torch
 
 from tests.support.label_server import INSTALL
-from tests.support.tools import require_package
+from tests.support.orthanc import OrthancServer, orthanc_executable
+from tests.support.tools import require_package, requires_tool
 
 require_package("monailabel", INSTALL)
 
 from fastapi import HTTPException
 
-from radtl.dicom.pacs import PacsError
+from radtl.dicom.connections import PASSWORD_VARIABLE, USER_VARIABLE
+from radtl.dicom.pacs import PacsError, send
+from radtl.dicom.series import read_series_headers
 from radtl.label.app import RadtlApp, bundle_kind, servable_bundles
 from radtl.label.datastore import LabelError, PacsDatastore, checked_label, http_errors, image_grid
 from radtl.label.tasks import (
@@ -210,3 +213,14 @@ def test_an_unreachable_pacs_is_a_502_that_names_it():
     with pytest.raises(HTTPException) as caught, http_errors("label for series '1.2'"):
         raise requests.ConnectionError("Connection refused")
     assert caught.value.status_code == 502 and "the PACS failed: Connection refused" in caught.value.detail
+
+
+@requires_tool("Orthanc", "orthanc")
+def test_a_pacs_datastore_logs_in_with_the_pacs_credentials(tmp_path, monkeypatch):
+    """MONAI Label's own DICOMweb searches carry RADTL_PACS_* as radtl's transfers do (docs/pacs.md)."""
+    monkeypatch.setenv(USER_VARIABLE, "annotator")
+    monkeypatch.setenv(PASSWORD_VARIABLE, "pw-label-store")
+    with OrthancServer(orthanc_executable(), users={"annotator": "pw-label-store"}) as orthanc:
+        send(sorted((LUNA / "case001").iterdir()), orthanc.dicomweb_url)
+        store = PacsDatastore(orthanc.dicomweb_url, cache_path=str(tmp_path))
+        assert store.list_images() == [read_series_headers(LUNA / "case001").series_instance_uid]
