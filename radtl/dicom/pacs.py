@@ -405,10 +405,8 @@ def _c_find_study(address: PacsAddress, study_uid: str, modality: str | None, ti
 
 
 def _dicomweb(address: PacsAddress, timeout_s: float) -> DICOMwebClient:
-    """A DICOMweb client with the credentials and CA bundle of :func:`radtl.dicom.connections.connection_settings`."""
-    settings = connections.connection_settings(address.host)
-    session = connections.dicomweb_session(address.scheme, address.host, settings)
-    client = DICOMwebClient(address.url, session=session, timeout=timeout_s)
+    """A DICOMweb client with the credentials and CA bundle of the URL's host (:func:`connections.session_for`)."""
+    client = DICOMwebClient(address.url, session=connections.session_for(address.url), timeout=timeout_s)
     client.set_http_retry_params(retry=False)  # retried here, with our backoff, logging and PacsError
     return client
 
