@@ -265,6 +265,7 @@ def start_server(tmp_path, *args, env=None, timeout=120) -> subprocess.Completed
     app.mkdir(exist_ok=True)
     command = [*_command(), "start_server", "--app", str(app), "--studies", str(tmp_path / "studies"), *args]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("RADTL_LABEL_TOKEN")}
+    environment["TMPDIR"] = str(tmp_path)  # MONAI Label writes its logging configuration there
     return subprocess.run(
         command, cwd=tmp_path, env={**environment, **(env or {})}, capture_output=True, text=True, timeout=timeout,
         check=False,

@@ -121,6 +121,11 @@ class LabelServer:
         self.env = {**os.environ, **(env or {})}
         self.env.pop("RADTL_LABEL_TOKEN", None)
         self.env.pop("RADTL_LABEL_TOKEN_FILE", None)
+        # the server's temporary files (MONAI Label's logging config, uploads it keeps after a refused request) go
+        # to the test's folder, not the machine's
+        self.temporary = workdir / "tmp"
+        self.temporary.mkdir(parents=True, exist_ok=True)
+        self.env["TMPDIR"] = str(self.temporary)
         if token:
             self.env["RADTL_LABEL_TOKEN"] = token
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
