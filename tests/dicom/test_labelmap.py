@@ -4,11 +4,9 @@ series and its label map, and on a real GE MR series."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-import time
 
 import highdicom as hd
 import nibabel as nib
@@ -32,8 +30,6 @@ from radtl.dicom.series import read_series_headers
 from tests.support.paths import REPO
 from tests.support.real_data import corpus
 from tests.support.tools import dciodvfy_errors, requires_tool
-
-logger = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +59,12 @@ def ct(ct_folder):
 
 @pytest.fixture(scope="module")
 def round_trip(totalsegmentator, ct_folder, tmp_path_factory) -> dict:
-    """TotalSegmentator's label map to a SEG (its table of labels) and back, timed."""
+    """TotalSegmentator's label map to a SEG (its table of labels) and back (timed by
+    benchmarks/seg_round_trip.py)."""
     folder = tmp_path_factory.mktemp("round_trip")
-    start = time.perf_counter()
     written = label_map_to_seg(ct_folder, totalsegmentator / "example_seg_dicom.nii.gz", folder / "seg.dcm",
                                labels="totalsegmentator")
-    middle = time.perf_counter()
     read = seg_to_label_map(written.path, ct_folder, folder / "back.nii.gz")
-    logger.info("TotalSegmentator round trip: %s, %d segments, %.2f s to SEG, %.2f s back, SEG %d bytes",
-                written.shape, len(written.values), middle - start, time.perf_counter() - middle,
-                written.path.stat().st_size)
     return {"seg": written, "mask": read}
 
 
