@@ -4,7 +4,17 @@ import pytest
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.tag import Tag
 
-from radtl.dicom.deidentification import BASIC_PROFILE, basic_profile_action, is_uid_replacement
+from radtl.dicom.deidentification import (
+    BASIC_PROFILE,
+    BASIC_PROFILE_CODE,
+    OPTIONS,
+    SAFE_PRIVATE,
+    basic_profile_action,
+    is_safe_private,
+    is_uid_replacement,
+    option_cell,
+    profile_action,
+)
 
 # Rows added to Table E.1-1 after pydicom 3.0's data dictionary was generated (DICOM 2024c):
 # the diagnosis code sequences, Person Names to Use and pronouns, Gender Identity and Sex
@@ -155,3 +165,99 @@ class TestUidReplacement:
 
     def test_uid_attributes_are_replaced(self):
         assert is_uid_replacement(action("StudyInstanceUID"))
+
+
+class TestOptions:
+    """PS3.15 E.3: each Option radtl offers keeps (K) or cleans (C) what its column of Table E.1-1 names."""
+
+    def test_offered_options_carry_their_cid_7050_code(self):
+        codes = {name: option.code for name, option in OPTIONS.items()}
+        assert codes["retain-longitudinal-dates"] == (
+            "113107", "DCM", "Retain Longitudinal Temporal Information Modified Dates Option")
+        assert codes["clean-descriptions"] == ("113105", "DCM", "Clean Descriptors Option")
+        assert {code[0] for code in codes.values()} == {"113105", "113107", "113108", "113109", "113111", "113112"}
+
+    def test_basic_profile_code(self):
+        assert BASIC_PROFILE_CODE == ("113100", "DCM", "Basic Application Confidentiality Profile")
+
+    def test_without_options_the_basic_code_applies(self):
+        assert profile_action(tag_for_keyword("StudyDate")) == "Z"
+
+    @pytest.mark.parametrize("keyword, option, expected", [
+        ("StudyDate", "retain-longitudinal-dates", "C"),
+        ("AcquisitionDateTime", "retain-longitudinal-dates", "C"),
+        ("StudyTime", "retain-longitudinal-dates", "C"),
+        ("PatientSex", "retain-patient-characteristics", "K"),
+        ("PatientAge", "retain-patient-characteristics", "K"),
+        ("PatientWeight", "retain-patient-characteristics", "K"),
+        ("Allergies", "retain-patient-characteristics", "C"),
+        ("StationName", "retain-device-identity", "K"),
+        ("DeviceSerialNumber", "retain-device-identity", "K"),
+        ("DeviceUID", "retain-device-identity", "K"),
+        ("InstitutionName", "retain-institution-identity", "K"),
+        ("InstitutionAddress", "retain-institution-identity", "K"),
+        ("StudyDescription", "clean-descriptions", "C"),
+        ("SeriesDescription", "clean-descriptions", "C"),
+        ("ImageComments", "clean-descriptions", "C"),
+    ])
+    def test_option_overrides_the_basic_code_where_its_column_says(self, keyword, option, expected):
+        assert profile_action(tag_for_keyword(keyword), [option]) == expected
+
+    @pytest.mark.parametrize("keyword, option", [
+        ("PatientBirthDate", "retain-longitudinal-dates"),  # no Option keeps the birth date
+        ("PatientName", "retain-patient-characteristics"),
+        ("PatientID", "retain-institution-identity"),
+        ("AccessionNumber", "retain-device-identity"),
+        ("OperatorsName", "retain-device-identity"),
+        ("StudyInstanceUID", "retain-longitudinal-dates"),
+    ])
+    def test_option_leaves_the_attributes_it_does_not_name_to_the_basic_profile(self, keyword, option):
+        assert profile_action(tag_for_keyword(keyword), [option]) == action(keyword)
+
+    def test_clean_wins_over_keep_when_two_options_name_an_attribute(self):
+        # Allergies: C in Retain Patient Characteristics and in Clean Descriptors
+        assert profile_action(tag_for_keyword("Allergies"), ["retain-patient-characteristics",
+                                                              "clean-descriptions"]) == "C"
+
+    def test_private_attribute_is_cleaned_only_with_retain_safe_private(self):
+        assert profile_action(0x70531000) == "X"
+        assert profile_action(0x70531000, ["retain-safe-private"]) == "C"
+
+    def test_attribute_the_table_does_not_list_stays_unlisted_whatever_the_options(self):
+        assert profile_action(tag_for_keyword("Modality"), list(OPTIONS)) is None
+
+    def test_unknown_option_is_refused(self):
+        with pytest.raises(KeyError):
+            profile_action(tag_for_keyword("StudyDate"), ["retain-everything"])
+
+    def test_option_columns_agree_with_themselves(self):
+        # a date the Full Dates Option keeps is one the Modified Dates Option cleans (and nothing else)
+        dates = {tag for tag in BASIC_PROFILE if option_cell(tag, "retain-longitudinal-dates")}
+        assert len(dates) >= 50 and all(option_cell(tag, "retain-longitudinal-dates") == "C" for tag in dates)
+
+
+class TestSafePrivate:
+    """PS3.15 E.3.10 and Table E.3.10-1, with radtl's stricter reading of its Note 2."""
+
+    def test_listed_attribute_of_its_creator_is_safe(self):
+        assert is_safe_private("Philips PET Private Group", 0x70531000, "DS")  # SUV Factor (7053,xx00)
+
+    def test_block_number_does_not_matter(self):
+        assert is_safe_private("Philips PET Private Group", 0x70531100, "DS")
+
+    def test_same_element_of_another_creator_is_not_safe(self):
+        assert not is_safe_private("ACME PRIVATE", 0x70531000, "DS")
+
+    def test_attribute_with_another_vr_than_listed_is_not_safe(self):
+        assert not is_safe_private("Philips PET Private Group", 0x70531000, "LO")
+
+    def test_ob_is_never_kept_even_when_listed(self):
+        listed_ob = next(row for row in SAFE_PRIVATE.values() if row.vr == "OB")
+        tag = listed_ob.group << 16 | 0x1000 | listed_ob.element_byte
+        assert not is_safe_private(listed_ob.private_creator, tag)
+
+    def test_private_creator_element_itself_is_not_a_safe_attribute(self):
+        assert not is_safe_private("Philips PET Private Group", 0x70530010)
+
+    def test_table_lists_130_rows(self):
+        assert len(SAFE_PRIVATE) == 130
