@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import csv
 import datetime
+import fcntl
 import hashlib
 import hmac
 import io
@@ -235,6 +236,7 @@ class DeidentificationKeys:
     SALT_BYTES = 32
     SALT_NAME = "salt"
     MAPPING_NAME = "pseudonyms.csv"
+    LOCK_NAME = "pseudonyms.lock"
     #: Date offsets lie in ``-MAX_DATE_OFFSET_DAYS`` to ``-1`` days: dates only move into the past.
     MAX_DATE_OFFSET_DAYS = 3650
     _MAPPING_FIELDS = ("patient_id", "pseudonym", "date_offset_days")
@@ -243,7 +245,6 @@ class DeidentificationKeys:
         self.folder = folder
         self._salt = salt
         self.keep_mapping = keep_mapping
-        self._uids: dict[str, str] = {}
         self._patients: dict[str, tuple[str, int]] = {}
 
     @classmethod
@@ -285,11 +286,7 @@ class DeidentificationKeys:
         Args:
             original: the UID to replace.
         """
-        replacement = self._uids.get(original)
-        if replacement is None:
-            replacement = f"2.25.{int.from_bytes(self._digest(b'uid:', original)[:16], 'big')}"
-            self._uids[original] = replacement
-        return replacement
+        return f"2.25.{int.from_bytes(self._digest(b'uid:', original)[:16], 'big')}"
 
     def _patient(self, patient_id: str) -> tuple[str, int]:
         known = self._patients.get(patient_id)
@@ -320,23 +317,29 @@ class DeidentificationKeys:
     def save(self) -> None:
         """Write ``pseudonyms.csv`` (mode 0600, atomically), merged with the one already there.
 
-        Nothing is written with ``keep_mapping=False``.
+        Processes that save into one keys folder at once take turns (an exclusive ``flock`` on
+        ``pseudonyms.lock``). Nothing is written with ``keep_mapping=False``.
         """
         if not self.keep_mapping:
             return
         path = self.folder / self.MAPPING_NAME
-        rows: dict[str, tuple[str, str]] = {}
-        if path.exists():
-            with path.open(newline="", encoding="utf-8") as handle:
-                for row in csv.DictReader(handle):
-                    rows[row["patient_id"]] = (row["pseudonym"], row["date_offset_days"])
-        rows.update({patient: (pseudonym, str(days)) for patient, (pseudonym, days) in self._patients.items()})
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(self._MAPPING_FIELDS)
-        writer.writerows((patient, *rows[patient]) for patient in sorted(rows))
-        with atomic_path(path) as temporary:
-            _write_private(temporary, text.getvalue().encode("utf-8"))
+        lock = os.open(self.folder / self.LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # several exporting processes merge in turn, none loses the other's rows
+            rows: dict[str, tuple[str, str]] = {}
+            if path.exists():
+                with path.open(newline="", encoding="utf-8") as handle:
+                    for row in csv.DictReader(handle):
+                        rows[row["patient_id"]] = (row["pseudonym"], row["date_offset_days"])
+            rows.update({patient: (pseudonym, str(days)) for patient, (pseudonym, days) in self._patients.items()})
+            text = io.StringIO()
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(self._MAPPING_FIELDS)
+            writer.writerows((patient, *rows[patient]) for patient in sorted(rows))
+            with atomic_path(path) as temporary:
+                _write_private(temporary, text.getvalue().encode("utf-8"))
+        finally:
+            os.close(lock)
 
 
 def _write_private(path: Path, data: bytes) -> None:
