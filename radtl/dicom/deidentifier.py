@@ -461,10 +461,10 @@ class Deidentifier:
 
         Raises :class:`DeidentificationError` when both are missing.
         """
-        patient_id = _text(ds.get("PatientID"))
+        patient_id = "\\".join(_values(ds, "PatientID"))
         if patient_id:
             return patient_id
-        study = _text(ds.get(_PATIENT_KEY_FALLBACK))
+        study = "\\".join(_values(ds, _PATIENT_KEY_FALLBACK))
         if study:
             return f"{_PATIENT_KEY_FALLBACK}={study}"
         raise DeidentificationError("neither Patient ID nor Study Instance UID: no patient to give a pseudonym to")
@@ -676,7 +676,8 @@ def _safe_private(ds: Dataset, tag: BaseTag, context: _Context) -> bool:
     if creator_tag not in ds:
         return False
     creator = _text(_element(ds, creator_tag).value)
-    return bool(creator) and is_safe_private(creator, int(tag), ds.get_item(tag).VR)
+    # the VR as pydicom resolves it (its private dictionary, by creator, for an implicit VR file)
+    return bool(creator) and is_safe_private(creator, int(tag), _element(ds, tag).VR)
 
 
 def _deidentified_element(
