@@ -51,6 +51,7 @@ import radtl
 from radtl.atomic import atomic_path, temporary_path
 from radtl.dicom.deidentification import BASIC_PROFILE_CODE, OPTIONS, is_safe_private, profile_action
 from radtl.dicom.errors import ELEMENT_VALUE_ERRORS
+from radtl.dicom.io import is_uid
 from radtl.errors import RadtlError, UsageError, closest
 
 __all__ = [
@@ -509,8 +510,13 @@ class Deidentifier:
         Raises :class:`DeidentificationError` for pixels that may show identifying text when the settings do
         not allow them (:func:`burned_in_reason`), for a data set nested deeper than
         :data:`MAX_SEQUENCE_DEPTH` or with more than :data:`MAX_ELEMENTS` elements, for an unreadable value
-        that would have to be changed, and for a data set with neither Patient ID nor Study Instance UID.
+        that would have to be changed, for a data set with neither Patient ID nor Study Instance UID, and for one
+        without a valid SOP Class or SOP Instance UID (the new file is named by the latter).
         """
+        for keyword in ("SOPClassUID", "SOPInstanceUID"):
+            if not is_uid(str(ds.get(keyword) or "")):
+                raise DeidentificationError(f"no valid {keyword}: the de-identified instance could not be named",
+                                            hint="left out; the source file is not a complete DICOM instance")
         if not self.settings.allow_burned_in:
             reason = burned_in_reason(ds)
             if reason:

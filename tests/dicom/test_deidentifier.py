@@ -231,6 +231,14 @@ class TestUids:
         second = deidentify(planted_ct(), DeidentificationKeys.open(tmp_path / "two"))
         assert first.SOPInstanceUID != second.SOPInstanceUID
 
+    @pytest.mark.parametrize("keyword, value", [("SOPInstanceUID", ""), ("SOPInstanceUID", "../x"),
+                                                ("SOPClassUID", "")])
+    def test_instance_without_a_valid_sop_uid_is_refused(self, keys, keyword, value):
+        ds = planted_ct()
+        setattr(ds, keyword, value)
+        with pytest.raises(DeidentificationError, match=f"no valid {keyword}"):
+            deidentify(ds, keys)
+
     def test_replacements_are_2_25_uids(self, keys):
         uid = keys.uid(SOP_UID)
         assert uid.startswith("2.25.") and len(uid) <= 64 and uid[5:].isdigit()
