@@ -4,9 +4,9 @@
 options with their defaults, and an example. The listing, the help and the check of a command line before it runs
 (an unknown option is refused, naming the closest one) are read from the methods below by :mod:`radtl.commands`.
 
-Each command imports what it uses when it runs: ``radtl --help``, ``convert``, ``index``, ``query``, ``profile``,
-``impute-body-part`` and ``send`` never import torch, MONAI or Ignite (``tests/test_cli.py`` checks it), so they
-start in about the time ``import pydicom`` takes (``benchmarks/cli_startup.py``).
+Each command imports what it uses when it runs: ``radtl --help``, ``convert``, ``index``, ``query``, ``export``,
+``profile``, ``impute-body-part`` and ``send`` never import torch, MONAI or Ignite (``tests/test_cli.py`` checks
+it), so they start in about the time ``import pydicom`` takes (``benchmarks/cli_startup.py``).
 
 A user error (:class:`radtl.errors.RadtlError`, a missing path, a bad value) prints one line,
 ``radtl <command>: <what is wrong>; <what to do>``, and exits with status 2; ``--debug`` (or ``RADTL_DEBUG=1``)
@@ -159,6 +159,43 @@ class RadtlCLI:
         rows = write_query(db, sql, out)
         if out:
             print(f"{rows} row(s) written to {out}")
+
+    def export(self, db: str, sql: str, out: str, profile: str = "basic", options: str | None = None,
+               keys: str | None = None, withhold_mapping: bool = False, allow_burned_in: bool = False,
+               max_file_bytes: int = 2 * 1024**3, progress: bool | None = None) -> None:
+        """De-identify the files an index query selects into OUT (PS3.15 E.1), with a manifest and provenance.
+
+        Files go to OUT/STUDY/SERIES/INSTANCE.dcm under new UIDs; OUT/export_manifest.csv has a row per file
+        (status ok, ok-burned-in, burned-in or error, and why) and OUT/provenance.json the query, index, profile,
+        options and each file's SHA-256. The keys (salt, pseudonyms.csv) stay outside OUT; the same keys give the
+        same UIDs, so a re-run writes nothing new and a wider query joins the cohort. See docs/cohorts.md.
+
+        Args:
+            db: the index folder (radtl index).
+            sql: a DuckDB query over the view dicom returning a path column, e.g. "SELECT path FROM dicom
+                WHERE Modality = 'CT'".
+            out: the cohort folder.
+            profile: the confidentiality profile: basic (PS3.15 E.1).
+            options: the profile's options, comma separated: retain-longitudinal-dates,
+                retain-patient-characteristics, retain-device-identity, retain-institution-identity,
+                retain-safe-private, clean-descriptions.
+            keys: the keys folder (salt, pseudonyms.csv, sources.csv), never inside OUT (default: OUT.keys).
+            withhold_mapping: write no pseudonyms.csv (pseudonyms cannot be traced back).
+            allow_burned_in: export files whose pixels may carry text (burned-in annotation, secondary captures,
+                ultrasound), flagged ok-burned-in; by default they are left out.
+            max_file_bytes: the largest file read; a larger one gets an error row.
+            progress: show a progress bar (default: on a terminal).
+
+        Example:
+            radtl export out/index "SELECT path FROM dicom WHERE Modality='CT'" out/cohort --options clean-descriptions
+        """
+        from radtl.cohort.export import export_cohort
+
+        chosen = None if options is None else split_values(options, str, "--options")
+        summary = export_cohort(db, sql, out, profile=profile, options=chosen, keys=keys,
+                                withhold_mapping=withhold_mapping, allow_burned_in=allow_burned_in,
+                                max_file_bytes=max_file_bytes, progress=progress)
+        print(summary)
 
     def profile(self, db: str, out: str | None = None, min_fill_rate: float = 0.35, min_distinct: int = 2,
                 max_levels: int = 50) -> None:

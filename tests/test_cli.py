@@ -78,6 +78,12 @@ def test_send_imports_no_torch(tmp_path):
     assert heavy_imports("send", str(tmp_path / "missing.dcm"), "--to", "http://127.0.0.1:9/dicom-web") == []
 
 
+def test_export_imports_no_torch(tmp_path, small_index):
+    sql = "SELECT path FROM dicom WHERE Modality = 'CT'"
+    assert heavy_imports("export", str(small_index), sql, str(tmp_path / "cohort"), "--progress", "False") == []
+    assert (tmp_path / "cohort" / "export_manifest.csv").is_file()
+
+
 def test_convert_and_index_dask_workers_import_no_torch(tmp_path, samples):
     """A worker imports what its tasks need: the conversion and indexing modules, never the training stack."""
     distributed = pytest.importorskip("distributed")
