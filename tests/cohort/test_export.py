@@ -19,9 +19,11 @@ import pytest
 from radtl.cohort.export import (
     ExportError,
     ExportStatus,
+    cohort_path,
     default_keys_folder,
     export_cohort,
 )
+from radtl.dicom.deidentifier import DeidentificationError
 from radtl.dicom.index.build import build_index
 from radtl.dicom.index.store import query
 from radtl.dicom.synthetic.iods import ct_image
@@ -153,8 +155,18 @@ def test_the_exported_cohort_is_an_archive_radtl_index_reads_whole(cohort, tmp_p
                              "--progress", "False"], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
-    rows = query(tmp_path / "db", "SELECT status, count(*) AS n FROM dicom WHERE path LIKE '%.dcm' GROUP BY ALL")
-    assert rows.to_dict("records") == [{"status": "ok", "n": 4}]
+    rows = query(tmp_path / "db", "SELECT path, status FROM dicom ORDER BY path")
+    assert set(rows[rows.path.str.endswith(".dcm")].status) == {"ok"} and rows.path.str.endswith(".dcm").sum() == 4
+    assert sorted(Path(p).name for p in rows[rows.status != "ok"].path) == ["export_manifest.csv", "provenance.json"]
+
+
+@pytest.mark.filterwarnings("ignore:.*VR UI:UserWarning")
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "1.2.3/../..", "", "1.2." + "3" * 70])
+def test_a_new_uid_that_is_not_a_uid_never_names_a_path(bad):
+    ds = pydicom.Dataset()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = "2.25.1", "2.25.2", bad
+    with pytest.raises(DeidentificationError, match="invalid-uid"):
+        cohort_path(ds)
 
 
 # ---------------------------------------------------------------------------------------------
