@@ -34,6 +34,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ __all__ = [
     "default_keys_folder",
     "export_cohort",
     "identifying_values",
+    "query_identifies",
     "select_files",
 ]
 
@@ -250,6 +252,36 @@ def select_files(db: str | os.PathLike | DicomIndex, sql: str) -> list[SelectedF
             f"(SELECT DISTINCT path FROM ({sql}) AS selection WHERE path IS NOT NULL) AS s "
             "LEFT JOIN dicom AS d USING (path) ORDER BY s.path").fetchall()
     return [SelectedFile(Path(row[0]), identifying_values(dict(zip(keywords, row[1:], strict=True)))) for row in rows]
+
+
+def query_identifies(db: str | os.PathLike | DicomIndex, sql: str) -> bool:
+    """Whether a query's text may identify a patient, so that provenance.json must not hold it.
+
+    It may when it names one of :data:`IDENTIFYING_KEYWORDS` (``WHERE PatientID = ...``), or when one of its
+    string literals, or a word of one, is a name component, patient ID, accession number or birth date of any
+    file of the index (``path NOT LIKE '%Smith_John%'``), compared without case. The selected files' own values
+    are checked anywhere in the text by :func:`export_cohort`.
+
+    Args:
+        db: the index folder.
+        sql: the query.
+    """
+    if any(re.search(rf"\b{keyword}\b", sql, re.IGNORECASE) for keyword in IDENTIFYING_KEYWORDS):
+        return True
+    literals = [literal.replace("''", "'") for literal in re.findall(r"'((?:[^']|'')*)'", sql)]
+    words = {word.lower() for literal in literals for word in re.split(r"[^0-9A-Za-z]+", literal) if word}
+    words |= {literal.strip("%_ ").lower() for literal in literals if literal.strip("%_ ")}
+    if not words:
+        return False
+    with connect(db) as con:
+        available = {row[0] for row in con.execute("DESCRIBE dicom").fetchall()}
+        for keyword in (k for k in IDENTIFYING_KEYWORDS if k in available):
+            values = con.execute(f"SELECT DISTINCT {keyword} FROM dicom WHERE {keyword} IS NOT NULL").fetchall()
+            for (value,) in values:
+                texts = _identifying_texts(keyword, value)
+                if words & {text.lower() for text in texts}:
+                    return True
+    return False
 
 
 def cohort_path(ds: Dataset) -> Path:
@@ -503,6 +535,7 @@ def export_cohort(
     index = DicomIndex(db)
     index_record = _index_record(index)
     selected = select_files(index, sql)
+    query_names_identifier = query_identifies(index, sql)
     earlier = _read_provenance(out)
     settings_record = {"profile": profile, "options": sorted(settings.options)}
     # refuses a keys folder inside OUT: the cohort would carry its own keys
@@ -527,7 +560,7 @@ def export_cohort(
         bar.close()
         manifest.save()
         key_store.save()
-        query_withheld = _names_any(sql, export_one.identifiers)
+        query_withheld = query_names_identifier or _names_any(sql, export_one.identifiers)
         if query_withheld:
             _record_query(sql, keys_folder, out, started)
         provenance = {

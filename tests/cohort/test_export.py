@@ -22,6 +22,7 @@ from radtl.cohort.export import (
     cohort_path,
     default_keys_folder,
     export_cohort,
+    query_identifies,
 )
 from radtl.dicom.deidentifier import DeidentificationError
 from radtl.dicom.index.build import build_index
@@ -238,6 +239,16 @@ def test_a_query_naming_a_patient_is_withheld_from_the_provenance(index, tmp_pat
     export_cohort(index, sql, tmp_path / "cohort", progress=False)
     assert json.loads((tmp_path / "cohort" / "provenance.json").read_text())["query"] == "withheld"
     assert PLANTED["patient id"] in (tmp_path / "cohort.keys" / "queries.csv").read_text()
+
+
+@pytest.mark.parametrize("sql, identifies", [
+    ("SELECT path FROM dicom WHERE Modality = 'CT' AND path LIKE '%ct_1.dcm'", False),
+    ("SELECT path FROM dicom WHERE path NOT LIKE '%Vexlarn%'", True),  # another patient's name, not selected
+    (f"SELECT path FROM dicom WHERE StudyDescription <> '{PLANTED['second accession number']}'", True),
+    ("SELECT path FROM dicom WHERE patientbirthdate > '1900'", True),
+])
+def test_a_query_that_may_name_any_patient_of_the_index_is_recognised(index, sql, identifies):
+    assert query_identifies(index, sql) is identifies
 
 
 # ---------------------------------------------------------------------------------------------
