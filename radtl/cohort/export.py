@@ -297,9 +297,17 @@ def cohort_path(ds: Dataset) -> Path:
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         value = ds.get(keyword)
         if not is_uid(value):
-            raise DeidentificationError(f"invalid-uid: the de-identified {keyword} is not a UID ({str(value)[:70]!r})")
+            raise DeidentificationError(f"invalid-uid: the de-identified {keyword} is missing or not a UID")
         parts.append(str(value))
     return Path(parts[0], parts[1], f"{parts[2]}.dcm")
+
+
+def _scrubbed(reason: str, texts: Iterable[str]) -> str:
+    """A manifest reason without the source's path or identifying values (an ``OSError`` names its file, a
+    decoder may quote a value): each becomes ``[withheld]``, whatever its case."""
+    for text in sorted(texts, key=len, reverse=True):
+        reason = re.sub(re.escape(text), f"[{WITHHELD}]", reason, flags=re.IGNORECASE)
+    return reason
 
 
 def _encode(ds: Dataset) -> bytes:
@@ -346,6 +354,7 @@ class _Exporter:
             row.status, row.reason = ExportStatus.ERROR.value, str(error)
         except BaseException as error:  # noqa: BLE001 - one file never stops the export; failure_reason re-raises ^C
             row.status, row.reason = ExportStatus.ERROR.value, failure_reason(error)
+        row.reason = _scrubbed(row.reason, [str(selected.path), *identifiers])
         row.withheld = _names_any(row.source, identifiers)
         self.identifiers |= identifiers
         return row

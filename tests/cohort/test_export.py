@@ -291,6 +291,29 @@ def test_a_damaged_file_and_one_over_the_size_limit_get_rows_and_the_rest_is_exp
     assert summary.statuses == {"ok": 3, "error": 2} and len(exported_files(tmp_path / "cohort")) == 3
 
 
+def test_a_reason_never_repeats_the_source_path_or_an_identifying_value(tmp_path):
+    root = tmp_path / "archive"
+    gone = write_planted_archive(root, patients=1)[0]
+    build_index(root, tmp_path / "index", progress=False)
+    gone.unlink()  # indexed, then removed: reading it fails with an OSError that names the file
+    export_cohort(tmp_path / "index", EVERYTHING, tmp_path / "cohort", progress=False)
+    row = real_sources(tmp_path / "cohort")["Quimby_Zyxwvut/ct_1.dcm"]
+    assert row["status"] == "error" and row["reason"].startswith("unreadable")
+    assert "quimby" not in (tmp_path / "cohort" / "export_manifest.csv").read_text().lower()
+
+
+def test_a_refusal_quoting_an_identifying_value_is_recorded_without_it(index, tmp_path, monkeypatch):
+    from radtl.cohort import export
+
+    def refuse(self, ds):
+        raise DeidentificationError(f"refused: odd value in {ds.PatientName} / {ds.PatientID}")
+
+    monkeypatch.setattr(export.Deidentifier, "deidentify", refuse)
+    export_cohort(index, "SELECT path FROM dicom WHERE path LIKE '%ct_1.dcm'", tmp_path / "cohort", progress=False)
+    reasons = {row["reason"] for row in manifest(tmp_path / "cohort")}
+    assert reasons == {"refused: odd value in [withheld] / [withheld]"}
+
+
 def test_a_query_without_a_path_column_is_refused_before_anything_is_written(index, tmp_path):
     with pytest.raises(ExportError, match="no path column"):
         export_cohort(index, "SELECT Modality FROM dicom", tmp_path / "cohort", progress=False)
