@@ -7,18 +7,29 @@ per-process name lets several ``torchrun`` processes write the same file (each r
 without one renaming the other's half-written file away; a ``*.tmp`` left in a folder is a file whose writer was
 killed, never a finished one. :func:`write_atomic` (any writer that takes a path), :func:`write_text_atomic`,
 :func:`write_bytes_atomic` and :func:`write_json_atomic` are the common cases.
+
+A command that fills a folder over many runs (``radtl index``, ``pull``, ``export``) holds :func:`folder_lock` on it
+while it writes, so that two runs do not interleave, and starts by :func:`remove_stale_temporaries`: the
+``NAME.PID.tmp`` files of writers that were killed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from radtl.errors import RadtlError
+
 __all__ = [
+    "FolderBusyError",
     "atomic_path",
+    "folder_lock",
+    "remove_stale_temporaries",
     "temporary_path",
     "write_atomic",
     "write_bytes_atomic",
@@ -115,3 +126,60 @@ def write_json_atomic(
     """
     text = json.dumps(data, indent=indent, default=default, ensure_ascii=ensure_ascii) + "\n"
     return write_text_atomic(path, text)
+
+
+class FolderBusyError(RadtlError, RuntimeError):
+    """Another process holds :func:`folder_lock` on the folder."""
+
+
+@contextmanager
+def folder_lock(lock: str | os.PathLike, holder: str) -> Iterator[None]:
+    """Hold an exclusive lock (``flock(2)``, released when the process ends, even killed) while the block runs.
+
+    Args:
+        lock: the file to lock, created if missing (or an existing folder, locked itself).
+        holder: the command that holds it, for the error, e.g. ``"radtl export"``.
+
+    Raises:
+        FolderBusyError: another process holds it; nothing waits.
+    """
+    lock = Path(lock)
+    descriptor = os.open(lock, os.O_RDONLY) if lock.is_dir() else os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            where = lock if lock.is_dir() else lock.parent
+            raise FolderBusyError(f"another {holder} is writing {where}",
+                                  hint="wait for it to finish, or write elsewhere") from None
+        yield
+    finally:
+        os.close(descriptor)  # closing the last descriptor releases the lock
+
+
+_TEMPORARY_NAME = re.compile(r"^.+\.(\d+)\.tmp$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Remove the ``NAME.PID.tmp`` files under ``folder`` (recursively) whose writing process is no longer running.
+
+    Such a file is what :func:`atomic_path` leaves when its process is killed (``SIGKILL`` runs no cleanup); a
+    running process's file is left alone. Returns how many were removed.
+    """
+    removed = 0
+    for path in Path(folder).rglob("*.tmp"):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match and path.is_file() and not _running(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -2,10 +2,19 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
-from radtl.atomic import atomic_path, temporary_path, write_atomic, write_json_atomic
+from radtl.atomic import (
+    atomic_path,
+    folder_lock,
+    remove_stale_temporaries,
+    temporary_path,
+    write_atomic,
+    write_json_atomic,
+)
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -59,3 +68,32 @@ def test_write_json_atomic_converts_what_json_cannot_hold_only_when_told_how(tmp
     with pytest.raises(TypeError):
         write_json_atomic(tmp_path / "b.json", {"x": np.float32(0.25)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_folder_lock_refuses_a_second_holder_and_names_the_command(tmp_path):
+    with folder_lock(tmp_path, "`radtl export`"):
+        other_process = subprocess.run(
+            [sys.executable, "-c", "import sys; from radtl.atomic import folder_lock\n"
+             "with folder_lock(sys.argv[1], '`radtl export`'): pass", str(tmp_path)],
+            capture_output=True, text=True)
+    assert other_process.returncode != 0 and f"another `radtl export` is writing {tmp_path}" in other_process.stderr
+
+
+def test_folder_lock_is_released_when_the_block_ends(tmp_path):
+    with folder_lock(tmp_path / ".lock", "`radtl index`"):
+        pass
+    with folder_lock(tmp_path / ".lock", "`radtl index`"):
+        pass
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_and_a_live_writers_kept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / "a" / f"x.dcm.{dead.stdout.strip()}.tmp"
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
+    live = temporary_path(tmp_path / "y.dcm")
+    live.write_bytes(b"being written")
+    other = tmp_path / "notes.tmp"
+    other.write_text("not radtl's")
+    assert remove_stale_temporaries(tmp_path) == 1
+    assert not stale.exists() and live.exists() and other.exists()

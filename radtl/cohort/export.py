@@ -47,7 +47,7 @@ from pydicom.multival import MultiValue
 from tqdm.auto import tqdm
 
 import radtl
-from radtl.atomic import atomic_path, write_bytes_atomic, write_json_atomic
+from radtl.atomic import atomic_path, folder_lock, remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from radtl.dicom.deidentifier import (
     DeidentificationError,
     DeidentificationKeys,
@@ -553,46 +553,48 @@ def export_cohort(
     _check_same_settings(out, earlier, settings_record, keys_probe)
     out.mkdir(parents=True, exist_ok=True)
 
-    manifest = _Manifest(out, keys_folder)
-    export_one = _Exporter(out, Path(index.metadata().source).resolve(), Deidentifier(settings, key_store),
-                           allow_burned_in, max_file_bytes, manifest.owners())
-    summary = ExportSummary(out)
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    bar = tqdm(total=len(selected), unit="file", desc="export", disable=not show_progress(progress))
-    try:
-        for file in selected:
-            row = export_one(file)
-            manifest.add(row)
-            summary.add(row)
-            bar.update(1)
-    finally:
-        bar.close()
-        manifest.save()
-        key_store.save()
-        query_withheld = query_names_identifier or _names_any(sql, export_one.identifiers)
-        if query_withheld:
-            _record_query(sql, keys_folder, out, started)
-        provenance = {
-            "radtl_version": radtl.__version__,
-            "exported": started,
-            "query": WITHHELD if query_withheld else sql,
-            "index": index_record,
-            **settings_record,
-            "allow_burned_in": allow_burned_in,
-            "method": settings.method_description(),
-            "method_codes": [{"code_value": value, "coding_scheme_designator": scheme, "code_meaning": meaning}
-                             for value, scheme, meaning in settings.method_codes()],
-            "mapping_withheld": withhold_mapping,
-            "keys_probe": keys_probe,
-            "counts": dict(sorted(Counter(row.status for row in manifest.rows.values()).items())),
-            "this_run": {"selected": len(selected), "written": summary.written,
-                         "already_exported": summary.already_exported,
-                         "counts": dict(sorted(summary.statuses.items()))},
-            "earlier_exports": earlier.get("earlier_exports", []) + ([_run_record(earlier)] if earlier else []),
-            "files": _file_hashes(out, manifest, earlier),
-        }
-        write_json_atomic(out / PROVENANCE_FILE, provenance)
-    return summary
+    with folder_lock(out, "`radtl export`"):  # two runs into one OUT would overwrite each other's manifest rows
+        remove_stale_temporaries(out)  # the half-written files of a run that was killed
+        manifest = _Manifest(out, keys_folder)
+        export_one = _Exporter(out, Path(index.metadata().source).resolve(), Deidentifier(settings, key_store),
+                               allow_burned_in, max_file_bytes, manifest.owners())
+        summary = ExportSummary(out)
+        started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        bar = tqdm(total=len(selected), unit="file", desc="export", disable=not show_progress(progress))
+        try:
+            for file in selected:
+                row = export_one(file)
+                manifest.add(row)
+                summary.add(row)
+                bar.update(1)
+        finally:
+            bar.close()
+            manifest.save()
+            key_store.save()
+            query_withheld = query_names_identifier or _names_any(sql, export_one.identifiers)
+            if query_withheld:
+                _record_query(sql, keys_folder, out, started)
+            provenance = {
+                "radtl_version": radtl.__version__,
+                "exported": started,
+                "query": WITHHELD if query_withheld else sql,
+                "index": index_record,
+                **settings_record,
+                "allow_burned_in": allow_burned_in,
+                "method": settings.method_description(),
+                "method_codes": [{"code_value": value, "coding_scheme_designator": scheme, "code_meaning": meaning}
+                                 for value, scheme, meaning in settings.method_codes()],
+                "mapping_withheld": withhold_mapping,
+                "keys_probe": keys_probe,
+                "counts": dict(sorted(Counter(row.status for row in manifest.rows.values()).items())),
+                "this_run": {"selected": len(selected), "written": summary.written,
+                             "already_exported": summary.already_exported,
+                             "counts": dict(sorted(summary.statuses.items()))},
+                "earlier_exports": earlier.get("earlier_exports", []) + ([_run_record(earlier)] if earlier else []),
+                "files": _file_hashes(out, manifest, earlier),
+            }
+            write_json_atomic(out / PROVENANCE_FILE, provenance)
+        return summary
 
 
 def _run_record(provenance: dict) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from radtl.atomic import FolderBusyError, folder_lock
 from radtl.cohort.export import (
     ExportError,
     ExportStatus,
@@ -358,6 +359,20 @@ def test_a_run_killed_half_way_is_completed_by_running_it_again(index, tmp_path,
     monkeypatch.setattr(export.Deidentifier, "deidentify", real)
     summary = export_cohort(index, EVERYTHING, out, progress=False)
     assert (summary.written, summary.already_exported) == (2, 2) and len(manifest(out)) == 6
+
+
+def test_a_half_written_file_of_a_killed_run_is_removed_by_the_next(index, cohort):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    half = exported_files(cohort)[0].with_name(f"x.dcm.{dead.stdout.strip()}.tmp")
+    half.write_bytes(b"half of a de-identified file")
+    export_cohort(index, EVERYTHING, cohort, progress=False)
+    assert not half.exists()
+
+
+def test_two_exports_into_one_out_at_once_are_refused(index, cohort):
+    with folder_lock(cohort, "`radtl export`"):
+        with pytest.raises(FolderBusyError, match="another `radtl export` is writing"):
+            export_cohort(index, EVERYTHING, cohort, progress=False)
 
 
 def test_out_refuses_other_options_than_it_was_exported_with(index, cohort):

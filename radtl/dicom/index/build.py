@@ -18,7 +18,6 @@ finds their files missing from the index and indexes them, and nothing twice.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
@@ -28,19 +27,18 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from radtl.atomic import atomic_path
+from radtl.atomic import atomic_path, folder_lock
 from radtl.dicom.convert import find_sources
 from radtl.dicom.errors import NotDicomError, TruncatedFileError, failure_reason
 from radtl.dicom.index.header import BOOKKEEPING_COLUMNS, HeaderOptions, arrow_schema, header_row
 from radtl.dicom.index.sql import sql_literal
-from radtl.dicom.index.store import DicomIndex, IndexStoreError, connect
+from radtl.dicom.index.store import DicomIndex, connect
 from radtl.dicom.io import DEFAULT_MAX_PIXEL_BYTES, empty_instance_uids, read_file, sop_class_uid
 from radtl.logs import show_progress
 from radtl.parallel import chunked, map_chunks
@@ -149,26 +147,6 @@ class IndexSummary:
         return "\n".join(lines)
 
 
-class _Lock:
-    """An exclusive lock on the index folder: two runs writing one index would supersede each other's rows."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Self:
-        self.handle = open(self.path, "w")  # held for the run, closed in __exit__
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            self.handle.close()
-            raise IndexStoreError(f"another `radtl index` is writing {self.path.parent}") from error
-        return self
-
-    def __exit__(self, *exc) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
-
-
 def _write_listing(src: Path, exclude: Path, scan_dir: Path) -> int:
     """List SRC's files with size and modification time into Parquet files of at most 100,000 rows."""
     schema = pa.schema([("path", pa.string()), ("file_size", pa.int64()), ("mtime_ns", pa.int64())])
@@ -252,7 +230,7 @@ def build_index(
         raise FileNotFoundError(f"no such file or folder: {src}")
     options = HeaderOptions(include_private=include_private, exclude_phi=exclude_phi)
     index.path.mkdir(parents=True, exist_ok=True)
-    with _Lock(index.path / ".lock"):
+    with folder_lock(index.path / ".lock", "`radtl index`"):
         index.create_or_check(src, options)
         for leftover in [*index.parts_dir.glob("part-*.tmp"), *index.parts_dir.glob(".part-*.tmp")]:
             leftover.unlink()  # a part a killed run did not finish (older radtl: ".part-*"): its files are still to do
