@@ -84,6 +84,11 @@ def test_export_imports_no_torch(tmp_path, small_index):
     assert (tmp_path / "cohort" / "export_manifest.csv").is_file()
 
 
+def test_pull_imports_no_torch(tmp_path):
+    assert heavy_imports("pull", "http://127.0.0.1:9/dicom-web", str(tmp_path / "out"), "--query", "Modality=CT",
+                         "--attempts", "1") == []
+
+
 def test_convert_and_index_dask_workers_import_no_torch(tmp_path, samples):
     """A worker imports what its tasks need: the conversion and indexing modules, never the training stack."""
     distributed = pytest.importorskip("distributed")

@@ -16,8 +16,11 @@ from __future__ import annotations
 import errno
 import io
 import logging
+import mmap
 import os
+import shutil
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +38,7 @@ from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sop
 
-from radtl.atomic import write_bytes_atomic
+from radtl.atomic import atomic_path, write_bytes_atomic
 from radtl.dicom import connections
 from radtl.dicom.errors import ELEMENT_VALUE_ERRORS, NotDicomError
 from radtl.dicom.io import is_uid
@@ -698,3 +701,528 @@ def find_results(
     found = _with_retries(address, operation, attempts, backoff_s, lambda: search(address, study_uid, algorithm,
                                                                                  timeout_s))
     return sorted(found, key=lambda series: (series.modality, series.series_description, series.series_instance_uid))
+
+
+# ---- cohort pulls (issue 25): series found by matching keys, instances retrieved with bounded memory ----
+# (its public names are added to __all__ here, so that the section stands alone)
+
+__all__ += [
+    "CohortSeries",
+    "MoveDestination",
+    "find_series",
+    "find_series_instances",
+    "is_network_failure",
+    "retrieve_instances",
+]
+
+#: C-STORE status for an instance the receiver did not ask for (PS3.4 B.2.3: 0xCxxx, Error: Cannot understand).
+_STORE_NOT_WANTED = 0xC001
+_STORE_OUT_OF_RESOURCES = 0xA700  # PS3.4 B.2.3
+_UIDS_PER_RETRIEVE = 100  # a list of UIDs in one C-GET/C-MOVE identifier (PS3.4 C.2.2.2.2), kept well below 64 KiB
+_CHUNK = 1 << 20
+_PART_HEADER_LIMIT = 64 << 10  # the multipart boundary and part headers around one instance
+_receiving_to_disk = threading.Lock()
+_receivers_on_disk = 0
+
+
+@dataclass(frozen=True)
+class CohortSeries:
+    """One series a cohort search found (C-FIND or QIDO-RS at SERIES level); both UIDs passed :func:`is_uid`.
+
+    Args:
+        study_instance_uid: its study.
+        series_instance_uid: the series.
+        modality: Modality (0008,0060), or empty when the archive does not return it.
+    """
+
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+
+
+class _InstanceRefused(_Refused):
+    """Final for one instance (too large, not DICOM, another instance than asked for); the others go on."""
+
+
+def is_network_failure(error: PacsError) -> bool:
+    """Whether ``error`` ended in network trouble (retried, then given up) rather than in a refusal by the PACS."""
+    return isinstance(error.__cause__, _Transient)
+
+
+def _checked_uid(value: object, what: str) -> str:
+    """``value`` when it is a UID (PS3.5 9.1), else a refusal naming it: a PACS answer never becomes a path unchecked."""
+    if not is_uid(value):
+        raise _Refused(f"the PACS answered a {what} that is not a UID: {str(value)[:80]!r}")
+    return str(value)
+
+
+def _series_from_answer(ds: Dataset) -> CohortSeries:
+    return CohortSeries(_checked_uid(ds.get("StudyInstanceUID"), "Study Instance UID"),
+                        _checked_uid(ds.get("SeriesInstanceUID"), "Series Instance UID"),
+                        str(ds.get("Modality", "") or ""))
+
+
+def _c_find_cohort(address: PacsAddress, study_keys: dict[str, str], series_keys: dict[str, str],
+                   timeout_s: float) -> list[CohortSeries]:
+    """C-FIND at STUDY level with the study keys, then at SERIES level in each study with the series keys
+    (PS3.4 C.4.1.2.1, hierarchical search in the Study Root model)."""
+    ae = _application_entity(address, timeout_s)
+    ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelFind)
+    found = []
+    with _association(ae, address) as assoc:
+        studies = list(_c_find(assoc, _query("STUDY", **{"StudyInstanceUID": "", **study_keys})))
+        for study in studies:
+            study_uid = _checked_uid(study.get("StudyInstanceUID"), "Study Instance UID")
+            keys = {"SeriesInstanceUID": "", "Modality": "", **series_keys, "StudyInstanceUID": study_uid}
+            for series in _c_find(assoc, _query("SERIES", **keys)):
+                series.StudyInstanceUID = study_uid  # Orthanc returns it; PS3.4 C.4.1.2.1 does not require it
+                found.append(_series_from_answer(series))
+    return found
+
+
+def _qido(address: PacsAddress, timeout_s: float, search: str, **arguments) -> list[Dataset]:
+    """One QIDO-RS search of dicomweb-client (``search_for_studies``, ...), all pages, as datasets."""
+    try:
+        answers = getattr(_dicomweb(address, timeout_s), search)(get_remaining=True, **arguments)
+    except requests.RequestException as error:
+        raise _http_failure(error) from error
+    return [Dataset.from_json(answer) for answer in answers]
+
+
+def _qido_cohort(address: PacsAddress, study_keys: dict[str, str], series_keys: dict[str, str],
+                 timeout_s: float) -> list[CohortSeries]:
+    """QIDO-RS Search for Studies with the study keys, then Search for Series of each study (PS3.18 10.6)."""
+    found = []
+    for study in _qido(address, timeout_s, "search_for_studies", search_filters=dict(study_keys) or None):
+        study_uid = _checked_uid(study.get("StudyInstanceUID"), "Study Instance UID")
+        for series in _qido(address, timeout_s, "search_for_series", study_instance_uid=study_uid,
+                            search_filters=dict(series_keys) or None, fields=["Modality"]):
+            series.StudyInstanceUID = study_uid
+            found.append(_series_from_answer(series))
+    return found
+
+
+def find_series(
+    url: str,
+    study_keys: dict[str, str],
+    series_keys: dict[str, str],
+    *,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 30.0,
+) -> list[CohortSeries]:
+    """The series whose study matches ``study_keys`` and which match ``series_keys`` themselves.
+
+    ``dicom://``: C-FIND at STUDY level, then at SERIES level in each study (PS3.4 C.4.1.2.1);
+    ``http(s)://``: QIDO-RS Search for Studies, then for Series (PS3.18 10.6). Keys are DICOM keywords with
+    values as PS3.4 C.2.2.2 matches them (single values, wildcards, ranges, UID lists); the caller checks them.
+    Every UID in the answers must be a UID: the pull names folders after them.
+
+    Args:
+        url: the PACS (:func:`parse_pacs_url`).
+        study_keys: matching keys at STUDY level (StudyDate, AccessionNumber, PatientID, StudyInstanceUID, ...).
+        series_keys: matching keys at SERIES level (Modality, BodyPartExamined, SeriesInstanceUID, ...).
+        attempts: tries on network trouble, with backoff_s, 2*backoff_s, ... between them.
+        backoff_s: the first delay between tries.
+        timeout_s: per network operation.
+
+    Raises:
+        PacsError: the search failed, the PACS refused it, or it answered a UID that is not one.
+    """
+    address = parse_pacs_url(url)
+    operation, search = ("C-FIND at", _c_find_cohort) if address.is_dimse else ("QIDO-RS at", _qido_cohort)
+    found = _with_retries(address, operation, attempts, backoff_s,
+                          lambda: search(address, study_keys, series_keys, timeout_s))
+    return sorted(set(found), key=lambda s: (s.study_instance_uid, s.series_instance_uid))
+
+
+def _c_find_series_instances(address: PacsAddress, study_uid: str, series_uid: str, timeout_s: float) -> list[str]:
+    ae = _application_entity(address, timeout_s)
+    ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelFind)
+    with _association(ae, address) as assoc:
+        query = _query("IMAGE", StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid, SOPInstanceUID="")
+        return [_checked_uid(ds.get("SOPInstanceUID"), "SOP Instance UID") for ds in _c_find(assoc, query)]
+
+
+def _qido_series_instances(address: PacsAddress, study_uid: str, series_uid: str, timeout_s: float) -> list[str]:
+    answers = _qido(address, timeout_s, "search_for_instances", study_instance_uid=study_uid,
+                    series_instance_uid=series_uid)
+    return [_checked_uid(ds.get("SOPInstanceUID"), "SOP Instance UID") for ds in answers]
+
+
+def find_series_instances(
+    url: str, study_uid: str, series_uid: str, *, attempts: int = 3, backoff_s: float = 1.0, timeout_s: float = 30.0
+) -> list[str]:
+    """The SOP Instance UIDs of one series, sorted: C-FIND at IMAGE level (PS3.4 C.4.1) or QIDO-RS Search for
+    Instances (PS3.18 10.6). An unknown series gives an empty list.
+
+    Raises:
+        PacsError: as :func:`find_series`, including an answer whose SOP Instance UID is not a UID.
+    """
+    address = parse_pacs_url(url)
+    operation, search = (("C-FIND at", _c_find_series_instances) if address.is_dimse
+                         else ("QIDO-RS at", _qido_series_instances))
+    found = _with_retries(address, operation, attempts, backoff_s,
+                          lambda: search(address, study_uid, series_uid, timeout_s))
+    return sorted(set(found))
+
+
+@contextmanager
+def _datasets_received_to_disk() -> Iterator[None]:
+    """pynetdicom writes each received C-STORE data set to a temporary file, not to memory, while any retrieve of
+    this section runs (``STORE_RECV_CHUNKED_DATASET``, a process-wide setting: counted, restored at the end)."""
+    global _receivers_on_disk
+    from pynetdicom import _config
+
+    with _receiving_to_disk:
+        if _receivers_on_disk == 0:
+            _config.STORE_RECV_CHUNKED_DATASET = True
+        _receivers_on_disk += 1
+    try:
+        yield
+    finally:
+        with _receiving_to_disk:
+            _receivers_on_disk -= 1
+            if _receivers_on_disk == 0:
+                _config.STORE_RECV_CHUNKED_DATASET = False
+
+
+class _InstanceReceiver:
+    """The C-STORE handler of a C-GET or C-MOVE (PS3.4 C.4.2, C.4.3): takes only the instances asked for, no larger
+    than ``max_instance_bytes``, and writes each atomically as ``out_dir/<SOPInstanceUID>.dcm``."""
+
+    def __init__(self, out_dir: Path, wanted: set[str], max_instance_bytes: int,
+                 before_each: Callable[[], None], on_received: Callable[[Path], None]):
+        self.out_dir, self.wanted, self.max_instance_bytes = out_dir, wanted, max_instance_bytes
+        self.before_each, self.on_received = before_each, on_received
+        self.refused: dict[str, str] = {}
+        self.unexpected: list[str] = []
+        self.errors: list[str] = []
+
+    def __call__(self, event) -> int:
+        sop_uid = str(event.request.AffectedSOPInstanceUID)
+        if sop_uid not in self.wanted:
+            self.unexpected.append(sop_uid[:80])
+            logger.warning("refused instance %r: not one of the instances asked for", sop_uid[:80])
+            return _STORE_NOT_WANTED
+        on_disk = getattr(event.request, "_dataset_path", None)
+        size = os.path.getsize(on_disk) if on_disk else len(event.request.DataSet.getvalue())
+        if size > self.max_instance_bytes:
+            self.refused[sop_uid] = f"{size} bytes, more than the limit of {self.max_instance_bytes}"
+            return _STORE_OUT_OF_RESOURCES
+        self.before_each()
+        try:
+            if on_disk:
+                with atomic_path(self.out_dir / f"{sop_uid}.dcm") as temporary:
+                    shutil.copyfile(on_disk, temporary)
+                path = self.out_dir / f"{sop_uid}.dcm"
+            else:
+                path = _write_instance(self.out_dir, sop_uid, event.encoded_dataset())
+        except OSError as error:
+            self.errors.append(f"{sop_uid}: {error}")
+            return _STORE_OUT_OF_RESOURCES
+        self.wanted.discard(sop_uid)
+        self.on_received(path)
+        return 0x0000
+
+
+def _retrieve_query(study_uid: str, series_uid: str, sop_uids: list[str]) -> Dataset:
+    """An IMAGE-level identifier with a list of SOP Instance UIDs (PS3.4 C.4.2.2.1, C.2.2.2.2 list of UID matching)."""
+    query = _query("IMAGE", StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)
+    query.SOPInstanceUID = sop_uids
+    return query
+
+
+def _check_final_status(operation: str, final: Dataset, receiver: _InstanceReceiver) -> None:
+    """The final C-GET/C-MOVE response (PS3.4 C.4.2.1.5): a failure status is the PACS's refusal unless it only
+    counts the sub-operations radtl itself refused; missing instances are the caller's to count."""
+    if receiver.errors:
+        raise _Refused(f"{operation}: could not write {len(receiver.errors)} instance(s): {receiver.errors[0]}")
+    code = final.get("Status", 0x0000)
+    if code not in (0x0000, 0xB000) and not receiver.refused and not receiver.unexpected:
+        raise _Refused(f"{operation} ended with status 0x{code:04X}: {final.get('ErrorComment', 'see the PACS log')}")
+
+
+def _c_get_instances(address: PacsAddress, study_uid: str, series_uid: str, receiver: _InstanceReceiver,
+                     timeout_s: float) -> None:
+    """C-GET at IMAGE level of the instances ``receiver`` still wants, on our association (PS3.4 C.4.3)."""
+    ae = _application_entity(address, timeout_s)
+    ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelGet)
+    for sop_class_uid in _RETRIEVED_SOP_CLASSES:
+        for syntaxes in _RETRIEVED_SYNTAXES:
+            ae.add_requested_context(sop_class_uid, syntaxes)
+    roles = [build_role(sop_class_uid, scp_role=True) for sop_class_uid in _RETRIEVED_SOP_CLASSES]
+    pending = sorted(receiver.wanted - set(receiver.refused))
+    with _association(ae, address, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, receiver)]) as assoc:
+        for start in range(0, len(pending), _UIDS_PER_RETRIEVE):
+            query = _retrieve_query(study_uid, series_uid, pending[start:start + _UIDS_PER_RETRIEVE])
+            final = Dataset()
+            for status, _ in assoc.send_c_get(query, sop.StudyRootQueryRetrieveInformationModelGet):
+                if "Status" not in status:
+                    raise _Transient("no C-GET response (association aborted or timed out)")
+                final = status
+            _check_final_status("C-GET", final, receiver)
+
+
+class MoveDestination:
+    """The storage SCP a C-MOVE sends to (PS3.4 C.4.2): radtl's AE title, on ``host:port`` (127.0.0.1 by default).
+
+    It accepts associations only from the PACS's AE title and C-STOREs only from the PACS's host, and only of the
+    instances a running :func:`retrieve_instances` asked for; anything else is refused (status 0xC001) and logged.
+    The PACS must know radtl's AE title with this address (its move destination).
+
+    Args:
+        url: the PACS (a ``dicom://`` or ``dicoms://`` URL); its calling AE title is the move destination.
+        host: the address to listen on.
+        port: the port; 0 picks a free one (then :attr:`port` says which).
+        timeout_s: per network operation.
+    """
+
+    def __init__(self, url: str, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0):
+        self.address = parse_pacs_url(url)
+        if not self.address.is_dimse:
+            raise ValueError(f"{url!r}: C-MOVE needs a dicom:// or dicoms:// URL")
+        self.host, self.requested_port, self.timeout_s = host, port, timeout_s
+        self.receivers: dict[str, _InstanceReceiver] = {}
+        self.refused: list[str] = []
+        self._lock = threading.Lock()
+        self._server = None
+        self._pacs_hosts: set[str] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "not started"
+        return self._server.server_address[1]
+
+    def start(self) -> MoveDestination:
+        import socket
+
+        self._pacs_hosts = {info[4][0] for info in socket.getaddrinfo(self.address.host, None)}
+        ae = _application_entity(self.address, self.timeout_s)
+        ae.require_calling_aet = [self.address.called_aet]
+        for sop_class_uid in _RETRIEVED_SOP_CLASSES:
+            for syntaxes in _RETRIEVED_SYNTAXES:
+                ae.add_supported_context(sop_class_uid, syntaxes)
+        kwargs = {}
+        if self.address.is_tls:
+            context = connections.dimse_tls_context(connections.connection_settings(self.address.host).tls)
+            kwargs["ssl_context"] = context
+        try:
+            self._server = ae.start_server((self.host, self.requested_port), block=False,
+                                           evt_handlers=[(evt.EVT_C_STORE, self._on_store)], **kwargs)
+        except OSError as error:
+            raise PacsError(self.address.url, "C-MOVE destination for", 1,
+                            f"cannot listen on {self.host}:{self.requested_port} ({error.strerror})") from None
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+
+    def __enter__(self) -> MoveDestination:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _on_store(self, event) -> int:
+        peer = event.assoc.requestor.address
+        sop_uid = str(event.request.AffectedSOPInstanceUID)[:80]
+        with self._lock:
+            receiver = next((r for r in self.receivers.values() if sop_uid in r.wanted), None)
+        if peer not in self._pacs_hosts or receiver is None:
+            why = f"from {peer}, not the PACS" if peer not in self._pacs_hosts else "not asked for"
+            self.refused.append(f"{sop_uid} ({why})")
+            logger.warning("C-MOVE destination refused instance %r: %s", sop_uid, why)
+            return _STORE_NOT_WANTED
+        return receiver(event)
+
+    @contextmanager
+    def expecting(self, series_uid: str, receiver: _InstanceReceiver) -> Iterator[None]:
+        with self._lock:
+            self.receivers[series_uid] = receiver
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.receivers.pop(series_uid, None)
+
+
+def _c_move_instances(address: PacsAddress, study_uid: str, series_uid: str, receiver: _InstanceReceiver,
+                      destination: MoveDestination, timeout_s: float) -> None:
+    """C-MOVE at IMAGE level of the instances ``receiver`` still wants to ``destination`` (PS3.4 C.4.2)."""
+    ae = _application_entity(address, timeout_s)
+    ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelMove)
+    pending = sorted(receiver.wanted - set(receiver.refused))
+    with destination.expecting(series_uid, receiver), _association(ae, address) as assoc:
+        for start in range(0, len(pending), _UIDS_PER_RETRIEVE):
+            query = _retrieve_query(study_uid, series_uid, pending[start:start + _UIDS_PER_RETRIEVE])
+            final = Dataset()
+            for status, _ in assoc.send_c_move(query, address.calling_aet,
+                                               sop.StudyRootQueryRetrieveInformationModelMove):
+                if "Status" not in status:
+                    raise _Transient("no C-MOVE response (association aborted or timed out)")
+                final = status
+            if final.get("Status") == 0xA801:
+                raise _Refused(f"the PACS does not know the move destination {address.calling_aet!r} (status "
+                               "0xA801); register radtl's AE title, host and --listen port in the PACS")
+            _check_final_status("C-MOVE", final, receiver)
+
+
+def _multipart_boundary(content_type: str) -> bytes | None:
+    """The boundary of a ``multipart/related`` Content-Type (RFC 2387), or None for a single part."""
+    kind, _, parameters = content_type.partition(";")
+    if kind.strip().lower() != "multipart/related":
+        return None
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "boundary" and value.strip('"'):
+            return value.strip('"').encode("ascii", "replace")
+    raise _InstanceRefused(f"a multipart answer without a boundary ({content_type[:80]!r})")
+
+
+def _stream_to_file(response: requests.Response, path: Path, limit: int, sop_uid: str) -> None:
+    """Write the response body to ``path`` in 1 MiB chunks; stop (refused) as soon as it passes ``limit`` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _InstanceRefused(f"instance {sop_uid}: {declared} bytes, more than the limit")
+    written = 0
+    with path.open("wb") as file:
+        for chunk in response.iter_content(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise _InstanceRefused(f"instance {sop_uid}: more than the limit of {limit} bytes")
+            file.write(chunk)
+
+
+def _copy_single_part(body: Path, boundary: bytes | None, destination: Path, max_bytes: int, sop_uid: str) -> None:
+    """Copy the first part of a ``multipart/related`` body (or the whole single-part body) to ``destination``,
+    reading through a memory map, never the whole body at once (PS3.18 8.6.1.2, RFC 2046 5.1.1)."""
+    size = body.stat().st_size
+    if size == 0:
+        raise _InstanceRefused(f"instance {sop_uid}: an empty answer")
+    with body.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        start, end = 0, size
+        if boundary is not None:
+            delimiter = b"--" + boundary
+            first = view.find(delimiter)
+            headers_end = view.find(b"\r\n\r\n", first) if first >= 0 else -1
+            start = headers_end + 4
+            end = view.find(b"\r\n" + delimiter, start) if headers_end >= 0 else -1
+            if first < 0 or headers_end < 0 or end < 0:
+                raise _InstanceRefused(f"instance {sop_uid}: a malformed multipart/related answer")
+        if end - start > max_bytes:
+            raise _InstanceRefused(f"instance {sop_uid}: {end - start} bytes, more than the limit of {max_bytes}")
+        with destination.open("wb") as out:
+            for offset in range(start, end, _CHUNK):
+                out.write(view[offset:min(offset + _CHUNK, end)])
+
+
+def _check_received_instance(path: Path, study_uid: str, series_uid: str, sop_uid: str) -> None:
+    """The file is DICOM and is the instance asked for (its header only is read)."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True,
+                             specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"])
+        uids = (ds.get("StudyInstanceUID"), ds.get("SeriesInstanceUID"), ds.get("SOPInstanceUID"))
+    except (InvalidDicomError, EOFError, *ELEMENT_VALUE_ERRORS) as error:
+        raise _InstanceRefused(f"instance {sop_uid}: the answer is not DICOM ({error})") from None
+    if uids != (study_uid, series_uid, sop_uid):
+        raise _InstanceRefused(f"instance {sop_uid}: the PACS answered another instance ({str(uids[2])[:80]!r})")
+
+
+def _wado_instances(address: PacsAddress, study_uid: str, series_uid: str, receiver: _InstanceReceiver,
+                    timeout_s: float) -> None:
+    """WADO-RS Retrieve Instance (PS3.18 10.4.1.1.3) of each instance ``receiver`` still wants, one request each,
+    streamed to a file under ``out_dir`` and stopped at ``max_instance_bytes``."""
+    session = connections.session_for(address.url)
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    for sop_uid in sorted(receiver.wanted - set(receiver.refused)):
+        receiver.before_each()
+        url = f"{address.url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+        final = receiver.out_dir / f"{sop_uid}.dcm"
+        body = receiver.out_dir / f".{sop_uid}.{os.getpid()}.body"
+        try:
+            with session.get(url, headers={"Accept": accept}, stream=True, timeout=timeout_s) as response:
+                if response.status_code == 404:
+                    raise _InstanceRefused(f"instance {sop_uid}: not found (HTTP 404)")
+                response.raise_for_status()
+                _stream_to_file(response, body, receiver.max_instance_bytes + _PART_HEADER_LIMIT, sop_uid)
+                boundary = _multipart_boundary(response.headers.get("Content-Type", ""))
+            with atomic_path(final) as temporary:
+                _copy_single_part(body, boundary, temporary, receiver.max_instance_bytes, sop_uid)
+                _check_received_instance(temporary, study_uid, series_uid, sop_uid)
+        except _InstanceRefused as refusal:
+            receiver.refused[sop_uid] = str(refusal)
+            continue
+        except requests.RequestException as error:
+            raise _http_failure(error) from error
+        finally:
+            body.unlink(missing_ok=True)
+        receiver.wanted.discard(sop_uid)
+        receiver.on_received(final)
+
+
+def retrieve_instances(
+    url: str,
+    study_uid: str,
+    series_uid: str,
+    sop_instance_uids: Iterable[str],
+    out_dir: str | os.PathLike,
+    *,
+    destination: MoveDestination | None = None,
+    max_instance_bytes: int = 2 << 30,
+    before_each: Callable[[], None] = lambda: None,
+    on_received: Callable[[Path], None] = lambda path: None,
+    attempts: int = 3,
+    backoff_s: float = 1.0,
+    timeout_s: float = 60.0,
+) -> dict[str, str]:
+    """Retrieve the instances of one series not yet in ``out_dir``, each as ``out_dir/<SOPInstanceUID>.dcm``.
+
+    ``http(s)://``: WADO-RS Retrieve Instance (PS3.18 10.4), one streamed request per instance. ``dicom://``:
+    C-GET at IMAGE level with the list of SOP Instance UIDs (PS3.4 C.4.3), or C-MOVE to ``destination``
+    (PS3.4 C.4.2). Each file is written atomically, after its size was checked against ``max_instance_bytes``
+    (DICOMweb: while streaming, before anything is decoded; DIMSE: pynetdicom receives it to a temporary file).
+    A retry after network trouble asks only for the instances still missing.
+
+    Args:
+        url: the PACS.
+        study_uid: the study (a UID).
+        series_uid: the series (a UID).
+        sop_instance_uids: the instances wanted (UIDs).
+        out_dir: the folder (created).
+        destination: C-MOVE to this started :class:`MoveDestination` instead of C-GET (DIMSE only).
+        max_instance_bytes: the largest instance accepted; a larger one is refused with its reason.
+        before_each: called before each instance is taken (radtl pull's rate limit).
+        on_received: called with each file written.
+        attempts: tries on network trouble.
+        backoff_s: the first delay between tries.
+        timeout_s: per network operation.
+
+    Returns:
+        The instances refused one by one (too large, not DICOM, another instance, not found), with the reason.
+
+    Raises:
+        PacsError: the network failed after retries, or the PACS refused the retrieve.
+    """
+    wanted = set(sop_instance_uids)
+    for value in (study_uid, series_uid, *wanted):
+        if not is_uid(value):
+            raise ValueError(f"{str(value)[:80]!r} is not a UID")
+    address, out = parse_pacs_url(url), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    receiver = _InstanceReceiver(out, {u for u in wanted if not (out / f"{u}.dcm").exists()}, max_instance_bytes,
+                                 before_each, on_received)
+    if not address.is_dimse:
+        operation, attempt = "WADO-RS from", lambda: _wado_instances(address, study_uid, series_uid, receiver,
+                                                                      timeout_s)
+    elif destination is None:
+        operation, attempt = "C-GET from", lambda: _c_get_instances(address, study_uid, series_uid, receiver,
+                                                                     timeout_s)
+    else:
+        operation, attempt = "C-MOVE from", lambda: _c_move_instances(address, study_uid, series_uid, receiver,
+                                                                       destination, timeout_s)
+    with _datasets_received_to_disk():
+        _with_retries(address, operation, attempts, backoff_s, attempt)
+    return dict(receiver.refused)

@@ -219,6 +219,7 @@ class OrthancServer:
         self.users, self.certificates, self.https, self.dicom_tls = users, certificates, https, dicom_tls
         self.tls_terminator: TlsTerminator | None = None
         self.http_port, self.dicom_port = free_port(), free_port()
+        self.radtl_port = free_port()  # where Orthanc sends a C-MOVE to AE title RADTL (radtl pull --listen)
         self.aet = "ORTHANC"
         self.process: subprocess.Popen | None = None
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -270,8 +271,9 @@ class OrthancServer:
             "AuthenticationEnabled": False,
             "Plugins": [str(DICOMWEB_PLUGIN)],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-            # DIMSE: only AE title RADTL from 127.0.0.1 (its port is never dialled: C-GET answers on our association)
-            "DicomModalities": {"radtl": {"AET": CALLING_AET, "Host": "127.0.0.1", "Port": free_port()}},
+            # DIMSE: only AE title RADTL from 127.0.0.1; C-GET answers on our association, and a C-MOVE to RADTL
+            # dials radtl_port (radtl pull --retrieve move --listen 127.0.0.1:<radtl_port>)
+            "DicomModalities": {"radtl": {"AET": CALLING_AET, "Host": "127.0.0.1", "Port": self.radtl_port}},
             "DicomCheckModalityHost": True,
             "DicomAlwaysAllowEcho": False,
             "DicomAlwaysAllowStore": False,
@@ -324,6 +326,16 @@ class OrthancServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Terminate Orthanc (kill it after ``timeout_s``) and delete its files; calling it again does nothing."""
+        self.stop_process(timeout_s)
+        if self.tls_terminator is not None:
+            self.tls_terminator.stop()
+            self.tls_terminator = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def stop_process(self, timeout_s: float = 10.0) -> None:
+        """Terminate Orthanc (kill it after ``timeout_s``), keeping its storage: :meth:`restart` serves it again."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -331,12 +343,20 @@ class OrthancServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.tls_terminator is not None:
-            self.tls_terminator.stop()
-            self.tls_terminator = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+
+    def restart(self) -> Self:
+        """Start Orthanc again after :meth:`stop_process`, on the same ports with the same storage."""
+        assert self._tmp is not None and self.process is not None and self.process.poll() is not None
+        directory = Path(self._tmp.name)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([self.executable, str(directory / "orthanc.json")], stdout=log,
+                                            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"Orthanc did not restart; its log ends:\n{self.log_tail()}")
+            time.sleep(0.05)
+        return self
 
     def __enter__(self) -> Self:
         return self.start()

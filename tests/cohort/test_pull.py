@@ -1,0 +1,355 @@
+"""radtl pull against a real Orthanc (DICOMweb, C-GET, C-MOVE) loaded with a tiny synthetic archive, and against
+stubs for the hostile answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from radtl.cohort.pull import PullIncomplete, RateLimiter, parse_query, pull_cohort
+from radtl.dicom import pacs
+from radtl.dicom.pacs import MoveDestination, PacsError, send
+from radtl.dicom.synthetic.archive import ArchiveFile, write_archive
+from radtl.errors import UsageError
+from tests.support.orthanc import OrthancServer, free_port, fresh_orthanc_fixture, orthanc_fixture  # noqa: F401
+from tests.support.paths import REPO
+
+
+@dataclass(frozen=True)
+class Instance:
+    study: str
+    series: str
+    sop: str
+    modality: str
+    body_part: str
+    accession: str
+    study_date: str
+
+
+def load_archive(server: OrthancServer, folder: Path) -> list[Instance]:
+    """Four studies (CT head, CT chest, CT abdomen, MR brain) of 2 series x 3 instances of 32x32, stored by C-STORE."""
+    files: list[ArchiveFile] = write_archive(folder, studies=4, series_per_study=2, instances_per_series=3,
+                                             body_part_missing=0.0, image_size=32, seed=25)
+    send([f.path for f in files], server.dicom_url)
+    instances = []
+    for f in files:
+        ds = dcmread(f.path, stop_before_pixels=True)
+        instances.append(Instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.Modality,
+                                  ds.BodyPartExamined, ds.AccessionNumber, ds.StudyDate))
+    return instances
+
+
+@pytest.fixture(scope="module")
+def archive(orthanc, tmp_path_factory) -> list[Instance]:
+    return load_archive(orthanc, tmp_path_factory.mktemp("archive"))
+
+
+def pulled(out: Path) -> dict[tuple[str, str], list[str]]:
+    """``OUT/<study>/<series>/<sop>.dcm`` as {(study, series): [sop, ...]} (the partial folder and manifest aside)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(out.glob("*/*/*")):
+        if path.parts[-3] != ".partial":
+            found.setdefault((path.parts[-3], path.parts[-2]), []).append(path.name)
+    return found
+
+
+def expected(instances: list[Instance], keep) -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for instance in sorted(instances, key=lambda i: i.sop):
+        if keep(instance):
+            found.setdefault((instance.study, instance.series), []).append(f"{instance.sop}.dcm")
+    return found
+
+
+def manifest_rows(out: Path) -> list[dict[str, str]]:
+    with (out / "pull_manifest.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def is_ct_chest(instance: Instance) -> bool:
+    return instance.modality == "CT" and instance.body_part == "CHEST"
+
+
+@pytest.fixture
+def sleeps(monkeypatch) -> list[float]:
+    """The backoff delays, recorded instead of slept."""
+    delays: list[float] = []
+    monkeypatch.setattr(pacs, "sleep", delays.append)
+    return delays
+
+
+# ---- what is pulled ----
+
+
+def test_dicomweb_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_path):
+    summary = pull_cohort(orthanc.dicomweb_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    assert pulled(tmp_path) == expected(archive, is_ct_chest)
+    assert summary.statuses == {"complete": 2} and summary.instances == 6
+    first = next((tmp_path / archive[0].study).glob("*/*.dcm"), None) or next(tmp_path.glob("*/*/*.dcm"))
+    assert dcmread(first).pixel_array.shape == (32, 32)
+
+
+def test_c_get_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_path):
+    pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=CT StudyDate=20100101-20111231")
+    assert pulled(tmp_path) == expected(archive, lambda i: i.modality == "CT" and i.study_date <= "20111231")
+
+
+def test_c_move_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_path):
+    pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=MR", retrieve="move",
+                listen=f"127.0.0.1:{orthanc.radtl_port}")
+    assert pulled(tmp_path) == expected(archive, lambda i: i.modality == "MR")
+
+
+@pytest.mark.parametrize("column", ["StudyInstanceUID", "AccessionNumber"])
+def test_studies_csv_pulls_every_series_of_the_listed_studies(orthanc, archive, tmp_path, column):
+    chosen = [archive[0], archive[-1]]
+    (tmp_path / "studies.csv").write_text(f"{column}\n" + "".join(
+        f"{i.study if column == 'StudyInstanceUID' else i.accession}\n" for i in chosen))
+    pull_cohort(orthanc.dicomweb_url, tmp_path / "out", studies=tmp_path / "studies.csv")
+    assert pulled(tmp_path / "out") == expected(archive, lambda i: i.study in {c.study for c in chosen})
+
+
+def test_series_csv_pulls_only_the_listed_series_and_reports_the_unknown_one(orthanc, archive, tmp_path):
+    chosen = archive[3]
+    (tmp_path / "series.csv").write_text(f"StudyInstanceUID,SeriesInstanceUID\n{chosen.study},{chosen.series}\n"
+                                         f"{chosen.study},1.2.3.4.5\n")
+    summary = pull_cohort(orthanc.dicom_url, tmp_path / "out", series=tmp_path / "series.csv")
+    assert pulled(tmp_path / "out") == expected(archive, lambda i: i.series == chosen.series)
+    assert summary.statuses == {"complete": 1, "not-found": 1}
+    assert [r["reason"] for r in manifest_rows(tmp_path / "out") if r["status"] == "not-found"] == [
+        "nothing matches SeriesInstanceUID=1.2.3.4.5"]
+
+
+def test_the_manifest_has_one_row_per_series_with_counts_and_status(orthanc, archive, tmp_path):
+    pull_cohort(orthanc.dicomweb_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    rows = manifest_rows(tmp_path)
+    assert sorted((r["StudyInstanceUID"], r["SeriesInstanceUID"]) for r in rows) == sorted(
+        expected(archive, is_ct_chest))
+    assert {(r["Modality"], r["expected"], r["received"], r["status"], r["reason"]) for r in rows} == {
+        ("CT", "3", "3", "complete", "")}
+
+
+# ---- resumable, idempotent ----
+
+
+def test_a_second_pull_fetches_nothing_and_keeps_the_manifest(orthanc, archive, tmp_path):
+    pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    before = manifest_rows(tmp_path)
+    again = pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    assert again.instances == 0 and manifest_rows(tmp_path) == before
+    assert pulled(tmp_path) == expected(archive, is_ct_chest)
+
+
+@pytest.mark.parametrize("service", ["dicom_url", "dicomweb_url"])
+def test_an_instance_already_in_the_partial_folder_is_not_fetched_again(orthanc, archive, tmp_path, service):
+    first = next(i for i in archive if is_ct_chest(i))
+    partial = tmp_path / ".partial" / first.series
+    partial.mkdir(parents=True)
+    (partial / f"{first.sop}.dcm").write_bytes(b"kept as it is")  # not fetched again, so not overwritten
+    summary = pull_cohort(getattr(orthanc, service), tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    assert summary.instances == 5 and pulled(tmp_path) == expected(archive, is_ct_chest)
+    assert (tmp_path / first.study / first.series / f"{first.sop}.dcm").read_bytes() == b"kept as it is"
+    assert not any(partial.parent.iterdir())
+
+
+def test_temporary_files_a_killed_pull_left_are_removed_not_moved_into_the_series(orthanc, archive, tmp_path):
+    first = next(i for i in archive if is_ct_chest(i))
+    partial = tmp_path / ".partial" / first.series
+    partial.mkdir(parents=True)
+    (partial / f"{first.sop}.dcm.4242.tmp").write_bytes(b"half")
+    (partial / f".{first.sop}.4242.body").write_bytes(b"half")
+    pull_cohort(orthanc.dicomweb_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
+    assert pulled(tmp_path) == expected(archive, is_ct_chest)
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.body"))
+
+
+def test_the_progress_bar_counts_instances(orthanc, archive, tmp_path, capsys):
+    pull_cohort(orthanc.dicomweb_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST", progress=True)
+    assert "6/6" in capsys.readouterr().err
+
+
+def radtl_pull(*arguments: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "radtl.cli", "pull", *arguments], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def wait_for(condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def dcm_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.is_file() and p.name != "pull_manifest.csv"]
+
+
+def test_a_killed_pull_rerun_ends_with_every_instance_once_fetching_only_what_was_missing(orthanc, archive, tmp_path):
+    query = "Modality=CT StudyDate=20100101-20111231"  # 4 series, 12 instances
+    process = radtl_pull(orthanc.dicomweb_url, str(tmp_path), "--query", query, "--rate", "8", "--workers", "1")
+    try:
+        wait_for(lambda: len([p for p in dcm_files(tmp_path) if p.suffix == ".dcm"]) >= 4)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    before = {p.name for p in dcm_files(tmp_path) if p.suffix == ".dcm"}
+    assert 4 <= len(before) < 12
+    summary = pull_cohort(orthanc.dicomweb_url, tmp_path, query=query)
+    want = expected(archive, lambda i: i.modality == "CT" and i.study_date <= "20111231")
+    assert pulled(tmp_path) == want
+    files = [p.name for p in dcm_files(tmp_path)]
+    assert sorted(files) == sorted(name for names in want.values() for name in names)  # once each, no leftovers
+    assert summary.instances == 12 - len(before)
+    assert {r["status"] for r in manifest_rows(tmp_path)} == {"complete"}
+
+
+# ---- failures ----
+
+
+def test_orthanc_stopped_mid_pull_fails_in_one_line_keeps_complete_series_and_a_rerun_finishes(fresh_orthanc,
+                                                                                               tmp_path):
+    archive = load_archive(fresh_orthanc, tmp_path / "archive")
+    out, query = tmp_path / "out", "Modality=CT"  # 6 series, 18 instances
+    process = radtl_pull(fresh_orthanc.dicomweb_url, str(out), "--query", query, "--rate", "10", "--workers", "1",
+                         "--attempts", "2")
+    wait_for(lambda: len(pulled(out)) >= 1)
+    fresh_orthanc.stop_process()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    lines = stderr.strip().splitlines()  # dicomweb-client logs its searches at INFO before it
+    assert [line for line in lines if line.startswith("radtl")] == lines[-1:]
+    assert lines[-1].startswith("radtl pull: pulled ") and "failed" in lines[-1]
+    assert "run the same command again" in lines[-1]
+    rows = manifest_rows(out)
+    kept = pulled(out)
+    assert kept and all(files == expected(archive, lambda i: True)[key] for key, files in kept.items())
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert failed and all(r["reason"] for r in failed)
+    fresh_orthanc.restart()
+    pull_cohort(fresh_orthanc.dicomweb_url, out, query=query)
+    assert pulled(out) == expected(archive, lambda i: i.modality == "CT")
+    assert {r["status"] for r in manifest_rows(out)} == {"complete"}
+
+
+def test_an_unknown_calling_aet_is_refused_at_once_without_retry(orthanc, archive, tmp_path, sleeps):
+    with pytest.raises(PullIncomplete, match="1 refused"):
+        pull_cohort(f"{orthanc.dicom_url}?calling=STRANGER", tmp_path, query="Modality=MR")
+    (row,) = manifest_rows(tmp_path)
+    assert row["status"] == "refused" and "Calling AE title not recognised" in row["reason"] and sleeps == []
+
+
+def test_a_pacs_not_listening_is_retried_with_backoff_then_fails(tmp_path, sleeps):
+    with pytest.raises(PacsError, match="after 3 attempts"):
+        pull_cohort(f"dicom://ORTHANC@127.0.0.1:{free_port()}", tmp_path, query="Modality=MR", backoff_s=0.01)
+    assert sleeps == [0.01, 0.02]
+
+
+@pytest.mark.parametrize("service", ["dicom_url", "dicomweb_url"])
+def test_an_instance_over_the_size_limit_is_refused_with_its_reason(orthanc, archive, tmp_path, service):
+    with pytest.raises(PullIncomplete, match="2 refused"):
+        pull_cohort(getattr(orthanc, service), tmp_path, query="Modality=CT BodyPartExamined=CHEST",
+                    max_instance_bytes=1000)
+    rows = manifest_rows(tmp_path)
+    assert [r["status"] for r in rows] == ["refused", "refused"]
+    assert all("3 instance(s) refused" in r["reason"] and "more than the limit" in r["reason"] for r in rows)
+    assert pulled(tmp_path) == {}
+
+
+@contextmanager
+def qido_answering(answer: list[dict]) -> Iterator[str]:
+    """A DICOMweb URL on 127.0.0.1 whose every search is answered with ``answer`` as DICOM JSON (and its next
+    pages with nothing)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps([] if "offset=0" not in self.path else answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/dicom-web"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+def test_a_pacs_answer_with_a_uid_that_is_not_a_uid_never_becomes_a_path(tmp_path):
+    hostile = [{"0020000D": {"vr": "UI", "Value": ["../escaped"]}, "0020000E": {"vr": "UI", "Value": ["../x"]},
+                "00080018": {"vr": "UI", "Value": ["../y"]}}]
+    with qido_answering(hostile) as url, pytest.raises(PullIncomplete, match="1 refused"):
+        pull_cohort(url, tmp_path / "out", query="Modality=CT")
+    (row,) = manifest_rows(tmp_path / "out")
+    assert "not a UID: '../escaped'" in row["reason"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "pull_manifest.csv"]
+
+
+def test_the_move_destination_listens_on_127_0_0_1_and_refuses_instances_it_did_not_ask_for(orthanc, tmp_path):
+    one = write_archive(tmp_path, studies=1, series_per_study=1, instances_per_series=1, image_size=8, seed=7)[0]
+    with MoveDestination(orthanc.dicom_url) as destination:
+        assert destination._server.server_address[0] == "127.0.0.1"
+        with pytest.raises(PacsError, match="status 0xC001"):  # the PACS's AE title, but nothing was asked for
+            send([one.path], f"dicom://RADTL@127.0.0.1:{destination.port}?calling=ORTHANC", attempts=1)
+    assert len(destination.refused) == 1 and "not asked for" in destination.refused[0]
+
+
+# ---- options ----
+
+
+def test_a_query_splits_study_and_series_keys_and_checks_values():
+    assert parse_query('Modality=CT StudyDate=20200101-20201231 "SeriesDescription=CT HEAD*"') == (
+        {"StudyDate": "20200101-20201231"}, {"Modality": "CT", "SeriesDescription": "CT HEAD*"})
+    for bad, complaint in [("StudyDate=2020", "date"), ("StudyDate=20201399", "not a date"),
+                           ("Modality=ct", "capital"), ("StudyInstanceUID=../x", "UID"),
+                           ("Modaliti=CT", "did you mean Modality")]:
+        with pytest.raises(UsageError, match=complaint):
+            parse_query(bad)
+
+
+def test_exactly_one_selection_is_required(tmp_path):
+    with pytest.raises(UsageError, match="exactly one of --query, --studies and --series"):
+        pull_cohort("http://127.0.0.1:9/dicom-web", tmp_path, query="Modality=CT", series=tmp_path / "s.csv")
+
+
+def test_the_rate_limit_spaces_instances_over_all_workers():
+    now, waits = [0.0], []
+    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=waits.append)
+    for _ in range(3):
+        limiter.acquire()
+    assert waits == [0.25, 0.5]
+
+
+def test_cli_refuses_a_bad_query_key_and_two_selections_in_one_line(tmp_path):
+    def run(*arguments):
+        return subprocess.run([sys.executable, "-m", "radtl.cli", "pull", "http://127.0.0.1:9/dicom-web",
+                               str(tmp_path), *arguments], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    bad_key = run("--query", "Modaliti=CT")
+    assert bad_key.returncode == 2 and bad_key.stderr.count("\n") == 1 and "did you mean Modality?" in bad_key.stderr
+    both = run("--query", "Modality=CT", "--series", "s.csv")
+    assert both.returncode == 2 and both.stderr.count("\n") == 1 and "exactly one of" in both.stderr
