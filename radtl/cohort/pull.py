@@ -529,8 +529,9 @@ def pull_cohort(
     address = parse_pacs_url(url)
     if retrieve not in ("get", "move"):
         raise UsageError(f"--retrieve {retrieve!r}: use get (C-GET) or move (C-MOVE)")
-    if retrieve == "move" and not address.is_dimse:
-        raise UsageError("--retrieve move needs a dicom:// or dicoms:// URL (DICOMweb retrieves by WADO-RS)")
+    if retrieve == "move" and address.scheme != "dicom":
+        raise UsageError("--retrieve move needs a dicom:// URL", hint="DICOMweb retrieves by WADO-RS; over "
+                         "dicoms:// use C-GET (radtl's C-MOVE destination does not serve TLS)")
     if workers < 1 or max_instance_bytes < 1:
         raise UsageError("--workers and --max-instance-bytes must be at least 1")
     limiter = RateLimiter(rate)

@@ -972,7 +972,7 @@ class MoveDestination:
     The PACS must know radtl's AE title with this address (its move destination).
 
     Args:
-        url: the PACS (a ``dicom://`` or ``dicoms://`` URL); its calling AE title is the move destination.
+        url: the PACS (a ``dicom://`` URL); its calling AE title is the move destination.
         host: the address to listen on.
         port: the port; 0 picks a free one (then :attr:`port` says which).
         timeout_s: per network operation.
@@ -980,8 +980,8 @@ class MoveDestination:
 
     def __init__(self, url: str, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0):
         self.address = parse_pacs_url(url)
-        if not self.address.is_dimse:
-            raise ValueError(f"{url!r}: C-MOVE needs a dicom:// or dicoms:// URL")
+        if self.address.scheme != "dicom":
+            raise ValueError(f"{url!r}: radtl's C-MOVE destination needs a dicom:// URL (it does not serve TLS)")
         self.host, self.requested_port, self.timeout_s = host, port, timeout_s
         self.receivers: dict[str, _InstanceReceiver] = {}
         self.refused: list[str] = []
@@ -1003,13 +1003,9 @@ class MoveDestination:
         for sop_class_uid in _RETRIEVED_SOP_CLASSES:
             for syntaxes in _RETRIEVED_SYNTAXES:
                 ae.add_supported_context(sop_class_uid, syntaxes)
-        kwargs = {}
-        if self.address.is_tls:
-            context = connections.dimse_tls_context(connections.connection_settings(self.address.host).tls)
-            kwargs["ssl_context"] = context
         try:
             self._server = ae.start_server((self.host, self.requested_port), block=False,
-                                           evt_handlers=[(evt.EVT_C_STORE, self._on_store)], **kwargs)
+                                           evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
         except OSError as error:
             raise PacsError(self.address.url, "C-MOVE destination for", 1,
                             f"cannot listen on {self.host}:{self.requested_port} ({error.strerror})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -200,7 +201,7 @@ def dcm_files(out: Path) -> list[Path]:
 
 def test_a_killed_pull_rerun_ends_with_every_instance_once_fetching_only_what_was_missing(orthanc, archive, tmp_path):
     query = "Modality=CT StudyDate=20100101-20111231"  # 4 series, 12 instances
-    process = radtl_pull(orthanc.dicomweb_url, str(tmp_path), "--query", query, "--rate", "8", "--workers", "1")
+    process = radtl_pull(orthanc.dicomweb_url, str(tmp_path), "--query", query, "--rate", "5", "--workers", "1")
     try:
         wait_for(lambda: len([p for p in dcm_files(tmp_path) if p.suffix == ".dcm"]) >= 4)
     finally:
@@ -224,7 +225,7 @@ def test_orthanc_stopped_mid_pull_fails_in_one_line_keeps_complete_series_and_a_
                                                                                                tmp_path):
     archive = load_archive(fresh_orthanc, tmp_path / "archive")
     out, query = tmp_path / "out", "Modality=CT"  # 6 series, 18 instances
-    process = radtl_pull(fresh_orthanc.dicomweb_url, str(out), "--query", query, "--rate", "10", "--workers", "1",
+    process = radtl_pull(fresh_orthanc.dicomweb_url, str(out), "--query", query, "--rate", "4", "--workers", "1",
                          "--attempts", "2")
     wait_for(lambda: len(pulled(out)) >= 1)
     fresh_orthanc.stop_process()
@@ -315,6 +316,27 @@ def test_the_move_destination_listens_on_127_0_0_1_and_refuses_instances_it_did_
         with pytest.raises(PacsError, match="status 0xC001"):  # the PACS's AE title, but nothing was asked for
             send([one.path], f"dicom://RADTL@127.0.0.1:{destination.port}?calling=ORTHANC", attempts=1)
     assert len(destination.refused) == 1 and "not asked for" in destination.refused[0]
+
+
+def test_credentials_come_from_the_environment_and_appear_in_no_log_manifest_or_error(tmp_path, monkeypatch,
+                                                                                      caplog):
+    from tests.support.orthanc import orthanc_executable
+
+    with OrthancServer(orthanc_executable(), users={"alice": "pull-s3cret"}) as server:
+        archive = load_archive(server, tmp_path / "archive")
+        monkeypatch.setenv("RADTL_PACS_USER", "alice")
+        monkeypatch.setenv("RADTL_PACS_PASSWORD", "pull-s3cret")
+        with caplog.at_level(logging.DEBUG):
+            pull_cohort(server.dicomweb_url, tmp_path / "good", query="Modality=MR")
+        assert pulled(tmp_path / "good") == expected(archive, lambda i: i.modality == "MR")
+        monkeypatch.setenv("RADTL_PACS_PASSWORD", "wrong-s3cret")
+        with caplog.at_level(logging.DEBUG), pytest.raises(PullIncomplete, match="1 refused") as raised:
+            pull_cohort(server.dicomweb_url, tmp_path / "bad", query="Modality=MR")
+    (row,) = manifest_rows(tmp_path / "bad")
+    assert "refused the credentials of user 'alice'" in row["reason"]
+    for text in (caplog.text, str(raised.value), raised.value.hint,
+                 *((tmp_path / run / "pull_manifest.csv").read_text() for run in ("good", "bad"))):
+        assert "s3cret" not in text
 
 
 # ---- options ----
