@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from radtl.atomic import write_text_atomic
+from radtl.atomic import folder_lock, remove_stale_temporaries, write_text_atomic
 from radtl.dicom.io import is_uid
 from radtl.dicom.pacs import (
     CohortSeries,
@@ -325,10 +325,14 @@ class _Manifest:
             self.rows[self._key(row)] = row
             self._write()
 
-    def forget_not_found(self, reason: str) -> None:
-        """Drop the not-found row of a selection that now finds its series."""
+    def forget_selection(self, description: str) -> None:
+        """Drop the rows an earlier run wrote for a selection as a whole (not found, or its search refused)."""
         with self._lock:
-            if self.rows.pop(("", reason), None) is not None:
+            stale = [key for key, row in self.rows.items() if not row["SeriesInstanceUID"] and (
+                row["reason"] == f"nothing matches {description}" or row["reason"].startswith(f"{description}: "))]
+            for key in stale:
+                del self.rows[key]
+            if stale:
                 self._write()
 
     def _write(self) -> None:
@@ -353,15 +357,6 @@ def _inside(out: Path, *names: str) -> Path:
             out.resolve()):
         raise RadtlError(f"refused to write outside {out}: {path}")
     return path
-
-
-def _remove_leftovers(partial: Path) -> None:
-    """Remove the temporary files a killed pull left in a partial folder (``NAME.PID.tmp`` of radtl.atomic, the
-    ``.SOP.PID.body`` of a streamed WADO-RS answer); the whole ``<SOPInstanceUID>.dcm`` files stay."""
-    if partial.is_dir():
-        for path in partial.iterdir():
-            if path.is_file() and path.suffix in (".tmp", ".body"):
-                path.unlink()
 
 
 @contextmanager
@@ -427,7 +422,6 @@ class _Pull:
                                  "the series has no instances in the archive")
             return
         partial = _inside(self.out, PARTIAL_FOLDER, series_uid)
-        _remove_leftovers(partial)
         with self._lock:
             self.bar.total += len(expected)
             self.bar.refresh()
@@ -534,18 +528,28 @@ def pull_cohort(
                          "dicoms:// use C-GET (radtl's C-MOVE destination does not serve TLS)")
     if workers < 1 or max_instance_bytes < 1:
         raise UsageError("--workers and --max-instance-bytes must be at least 1")
-    limiter = RateLimiter(rate)
+    limiter, listen_address = RateLimiter(rate), _listen_address(listen)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "`radtl pull`"):  # two pulls into one OUT would fetch the same instances twice
+        remove_stale_temporaries(out)  # the half-written files of a pull that was killed
+        return _pull_locked(url, out, selections, retrieve, listen_address, workers, limiter, progress,
+                            dict(attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s,
+                                 max_instance_bytes=max_instance_bytes))
+
+
+def _pull_locked(url: str, out: Path, selections: list[_Selection], retrieve: str, listen: tuple[str, int],
+                 workers: int, limiter: RateLimiter, progress: bool | None, options: dict) -> PullSummary:
+    """:func:`pull_cohort` once its arguments are checked and it holds ``out``."""
     manifest = _Manifest(out / MANIFEST_NAME)
-    options = dict(attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s, max_instance_bytes=max_instance_bytes)
-    retry = {key: options[key] for key in ("attempts", "backoff_s")} | {"timeout_s": timeout_s}
+    retry = {key: options[key] for key in ("attempts", "backoff_s", "timeout_s")}
     enabled = sys.stderr.isatty() if progress is None else progress
     with ExitStack() as stack:
         bar = stack.enter_context(_progress_bar(enabled))
         pull = _Pull(url, out, manifest, limiter, bar, options)
         found: dict[tuple[str, str], CohortSeries] = {}
         for selection in selections:
+            manifest.forget_selection(selection.description)
             try:
                 matches = find_series(url, selection.study_keys, selection.series_keys, **retry)
             except PacsError as error:
@@ -555,14 +559,12 @@ def pull_cohort(
                 continue
             if not matches:
                 manifest.record("", "", "", 0, 0, "not-found", f"nothing matches {selection.description}")
-            else:
-                manifest.forget_not_found(f"nothing matches {selection.description}")
             for match in matches:
                 found[(match.study_instance_uid, match.series_instance_uid)] = match
         pull.studies_total = {study for study, _ in found}
         if retrieve == "move":
-            host, port = _listen_address(listen)
-            pull.destination = stack.enter_context(MoveDestination(url, host, port, timeout_s))
+            host, port = listen
+            pull.destination = stack.enter_context(MoveDestination(url, host, port, options["timeout_s"]))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radtl-pull") as pool:
             for future in [pool.submit(pull.pull_series, item) for item in found.values()]:
                 future.result()

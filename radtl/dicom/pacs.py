@@ -750,7 +750,7 @@ def is_network_failure(error: PacsError) -> bool:
 
 
 def _checked_uid(value: object, what: str) -> str:
-    """``value`` when it is a UID (PS3.5 9.1), else a refusal naming it: a PACS answer never becomes a path unchecked."""
+    """``value`` when it is a UID (PS3.5 9.1), else a refusal naming it: no PACS answer becomes a path unchecked."""
     if not is_uid(value):
         raise _Refused(f"the PACS answered a {what} that is not a UID: {str(value)[:80]!r}")
     return str(value)
@@ -1137,7 +1137,7 @@ def _wado_instances(address: PacsAddress, study_uid: str, series_uid: str, recei
         receiver.before_each()
         url = f"{address.url}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
         final = receiver.out_dir / f"{sop_uid}.dcm"
-        body = receiver.out_dir / f".{sop_uid}.{os.getpid()}.body"
+        body = receiver.out_dir / f".{sop_uid}.body.{os.getpid()}.tmp"  # radtl.atomic's NAME.PID.tmp, if left
         try:
             with session.get(url, headers={"Accept": accept}, stream=True, timeout=timeout_s) as response:
                 if response.status_code == 404:

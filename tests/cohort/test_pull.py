@@ -25,7 +25,7 @@ from radtl.cohort.pull import PullIncomplete, RateLimiter, parse_query, pull_coh
 from radtl.dicom import pacs
 from radtl.dicom.pacs import MoveDestination, PacsError, send
 from radtl.dicom.synthetic.archive import ArchiveFile, write_archive
-from radtl.errors import UsageError
+from radtl.errors import RadtlError, UsageError
 from tests.support.orthanc import OrthancServer, free_port, fresh_orthanc_fixture, orthanc_fixture  # noqa: F401
 from tests.support.paths import REPO
 
@@ -171,11 +171,20 @@ def test_temporary_files_a_killed_pull_left_are_removed_not_moved_into_the_serie
     first = next(i for i in archive if is_ct_chest(i))
     partial = tmp_path / ".partial" / first.series
     partial.mkdir(parents=True)
-    (partial / f"{first.sop}.dcm.4242.tmp").write_bytes(b"half")
-    (partial / f".{first.sop}.4242.body").write_bytes(b"half")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # the pid of a process that has ended
+    (partial / f"{first.sop}.dcm.{dead}.tmp").write_bytes(b"half")
+    (partial / f".{first.sop}.body.{dead}.tmp").write_bytes(b"half")
     pull_cohort(orthanc.dicomweb_url, tmp_path, query="Modality=CT BodyPartExamined=CHEST")
     assert pulled(tmp_path) == expected(archive, is_ct_chest)
-    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*.body"))
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_two_pulls_into_one_folder_at_once_are_refused(tmp_path):
+    from radtl.atomic import folder_lock
+
+    with folder_lock(tmp_path, "test"), pytest.raises(RadtlError, match="another `radtl pull` is writing"):
+        pull_cohort("http://127.0.0.1:9/dicom-web", tmp_path, query="Modality=CT")
 
 
 def test_the_progress_bar_counts_instances(orthanc, archive, tmp_path, capsys):
@@ -268,6 +277,32 @@ def test_an_instance_over_the_size_limit_is_refused_with_its_reason(orthanc, arc
     assert [r["status"] for r in rows] == ["refused", "refused"]
     assert all("3 instance(s) refused" in r["reason"] and "more than the limit" in r["reason"] for r in rows)
     assert pulled(tmp_path) == {}
+
+
+class EndlessResponse:
+    """A response whose body never ends (a hostile or broken PACS)."""
+
+    headers: dict[str, str] = {}
+
+    def iter_content(self, size: int) -> Iterator[bytes]:
+        while True:
+            yield b"x" * size
+
+
+def test_a_streamed_answer_is_cut_at_the_limit_without_reading_the_rest(tmp_path):
+    with pytest.raises(pacs._InstanceRefused, match="more than the limit of 3000000 bytes"):
+        pacs._stream_to_file(EndlessResponse(), tmp_path / "body", 3_000_000, "1.2.3")
+    assert (tmp_path / "body").stat().st_size <= 3_000_000
+
+
+def test_the_instance_is_the_first_part_of_a_multipart_related_answer(tmp_path):
+    body = tmp_path / "body"
+    body.write_bytes(b"--b1\r\nContent-Type: application/dicom\r\n\r\nDICM\r\n--DATA\r\n--b1--\r\n")
+    boundary = pacs._multipart_boundary('multipart/related; type="application/dicom"; boundary="b1"')
+    pacs._copy_single_part(body, boundary, tmp_path / "instance", 100, "1.2.3")
+    assert (tmp_path / "instance").read_bytes() == b"DICM\r\n--DATA"
+    with pytest.raises(pacs._InstanceRefused, match="more than the limit of 5"):
+        pacs._copy_single_part(body, boundary, tmp_path / "instance", 5, "1.2.3")
 
 
 @contextmanager

@@ -4,11 +4,13 @@ Orthanc 1.10.1 (Debian bookworm) has no option to choose the address it binds: t
 listen on all interfaces (0.0.0.0). What the configuration can do, it does: ``RemoteAccessAllowed: false``
 makes the HTTP server answer only requests from the loopback address, and the DICOM server only accepts
 associations from the one modality it knows, AE title ``RADTL`` at host 127.0.0.1 (``DicomCheckModalityHost``),
-so no other AE title and no other host can store, query or retrieve.
+so no other AE title and no other host can store, query or retrieve. A C-MOVE to ``RADTL`` goes to
+127.0.0.1 at ``radtl_port`` (``radtl pull --retrieve move --listen 127.0.0.1:<radtl_port>``).
 
 Startup takes well under a second; a clean shutdown takes about 1.5 s (the DICOM server stops on a 1 s poll),
 so the ``orthanc`` fixture is module-scoped and tests keep apart by using fresh UIDs. ``fresh_orthanc`` is a
-server of the test's own, for tests that stop it.
+server of the test's own, for tests that stop it; ``stop_process()`` then ``restart()`` stops it and serves the
+same storage again on the same ports.
 
 ``OrthancServer(users={"alice": "secret"})`` turns on HTTP basic authentication with those registered users;
 with ``certificates=make_certificates(folder)`` (a throwaway CA, a server certificate for 127.0.0.1 and
