@@ -202,8 +202,10 @@ def parse_query(text: str) -> tuple[dict[str, str], dict[str, str]]:
         UsageError: an empty query, a term without ``=``, a keyword twice, an unknown keyword (naming the closest)
             or a value its VR does not allow.
     """
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.escape = True, ""  # a backslash separates values (UID lists), it escapes nothing
     try:
-        terms = shlex.split(text)
+        terms = list(lexer)
     except ValueError as error:
         raise UsageError(f"--query {text!r}: {error}") from None
     if not terms:
@@ -411,8 +413,10 @@ class _Pull:
         except PacsError as error:
             if is_network_failure(error):
                 self.stopped = self.stopped or str(error)
-            record(study_uid, series_uid, series.modality, "", "", "failed" if is_network_failure(error) else
-                   "refused", str(error))
+            partial = _inside(self.out, PARTIAL_FOLDER, series_uid)
+            received = sum(1 for _ in partial.glob("*.dcm")) if partial.is_dir() else 0
+            record(study_uid, series_uid, series.modality, "", received,
+                   "failed" if is_network_failure(error) else "refused", str(error))
 
     def _retrieve(self, series: CohortSeries, final: Path) -> None:
         study_uid, series_uid = series.study_instance_uid, series.series_instance_uid
@@ -566,8 +570,15 @@ def _pull_locked(url: str, out: Path, selections: list[_Selection], retrieve: st
             host, port = listen
             pull.destination = stack.enter_context(MoveDestination(url, host, port, options["timeout_s"]))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radtl-pull") as pool:
-            for future in [pool.submit(pull.pull_series, item) for item in found.values()]:
-                future.result()
+            futures = [pool.submit(pull.pull_series, item) for item in found.values()]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # Ctrl-C, a full disk: the series not started are not started
+                pull.stopped = "the pull was interrupted"
+                for future in futures:
+                    future.cancel()
+                raise
     summary = PullSummary(out, manifest.path, manifest.statuses(), pull.instances, pull.bytes)
     logger.info("%s", summary.line())
     if not summary.complete:

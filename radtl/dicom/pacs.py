@@ -721,6 +721,25 @@ _STORE_OUT_OF_RESOURCES = 0xA700  # PS3.4 B.2.3
 _UIDS_PER_RETRIEVE = 100  # a list of UIDs in one C-GET/C-MOVE identifier (PS3.4 C.2.2.2.2), kept well below 64 KiB
 _CHUNK = 1 << 20
 _PART_HEADER_LIMIT = 64 << 10  # the multipart boundary and part headers around one instance
+# a cohort holds more than radtl's own inputs: C-GET proposes (and the C-MOVE destination accepts) these too;
+# 9 + 8 image classes with the 6 syntax groups and 5 non-image ones uncompressed make 107 of the 128 contexts
+_COHORT_IMAGE_SOP_CLASSES = _RETRIEVED_SOP_CLASSES + (
+    sop.ComputedRadiographyImageStorage,
+    sop.DigitalXRayImageStorageForPresentation,
+    sop.DigitalXRayImageStorageForProcessing,
+    sop.DigitalMammographyXRayImageStorageForPresentation,
+    sop.UltrasoundImageStorage,
+    sop.UltrasoundMultiFrameImageStorage,
+    sop.XRayAngiographicImageStorage,
+    sop.NuclearMedicineImageStorage,
+)
+_COHORT_OTHER_SOP_CLASSES = (
+    sop.BasicTextSRStorage,
+    sop.EnhancedSRStorage,
+    sop.ComprehensiveSRStorage,
+    sop.KeyObjectSelectionDocumentStorage,
+    sop.RTStructureSetStorage,
+)
 _receiving_to_disk = threading.Lock()
 _receivers_on_disk = 0
 
@@ -791,7 +810,12 @@ def _qido(address: PacsAddress, timeout_s: float, search: str, **arguments) -> l
 
 def _qido_cohort(address: PacsAddress, study_keys: dict[str, str], series_keys: dict[str, str],
                  timeout_s: float) -> list[CohortSeries]:
-    """QIDO-RS Search for Studies with the study keys, then Search for Series of each study (PS3.18 10.6)."""
+    """QIDO-RS Search for Studies with the study keys, then Search for Series of each study (PS3.18 10.6).
+
+    A list of UIDs, backslash-separated as in C-FIND, is comma-separated in a QIDO-RS query (PS3.18 8.3.4.1).
+    """
+    study_keys, series_keys = ({keyword: value.replace("\\", ",") if keyword.endswith("InstanceUID") else value
+                                for keyword, value in keys.items()} for keys in (study_keys, series_keys))
     found = []
     for study in _qido(address, timeout_s, "search_for_studies", search_filters=dict(study_keys) or None):
         study_uid = _checked_uid(study.get("StudyInstanceUID"), "Study Instance UID")
@@ -926,6 +950,15 @@ class _InstanceReceiver:
         return 0x0000
 
 
+def _cohort_contexts() -> Iterator[tuple[str, list[str]]]:
+    """The (SOP class, transfer syntaxes) a cohort retrieve takes: every image class in its stored syntax."""
+    for sop_class_uid in _COHORT_IMAGE_SOP_CLASSES:
+        for syntaxes in _RETRIEVED_SYNTAXES:
+            yield sop_class_uid, syntaxes
+    for sop_class_uid in _COHORT_OTHER_SOP_CLASSES:
+        yield sop_class_uid, _RETRIEVED_SYNTAXES[0]
+
+
 def _retrieve_query(study_uid: str, series_uid: str, sop_uids: list[str]) -> Dataset:
     """An IMAGE-level identifier with a list of SOP Instance UIDs (PS3.4 C.4.2.2.1, C.2.2.2.2 list of UID matching)."""
     query = _query("IMAGE", StudyInstanceUID=study_uid, SeriesInstanceUID=series_uid)
@@ -948,10 +981,9 @@ def _c_get_instances(address: PacsAddress, study_uid: str, series_uid: str, rece
     """C-GET at IMAGE level of the instances ``receiver`` still wants, on our association (PS3.4 C.4.3)."""
     ae = _application_entity(address, timeout_s)
     ae.add_requested_context(sop.StudyRootQueryRetrieveInformationModelGet)
-    for sop_class_uid in _RETRIEVED_SOP_CLASSES:
-        for syntaxes in _RETRIEVED_SYNTAXES:
-            ae.add_requested_context(sop_class_uid, syntaxes)
-    roles = [build_role(sop_class_uid, scp_role=True) for sop_class_uid in _RETRIEVED_SOP_CLASSES]
+    for sop_class_uid, syntaxes in _cohort_contexts():
+        ae.add_requested_context(sop_class_uid, syntaxes)
+    roles = [build_role(uid, scp_role=True) for uid in _COHORT_IMAGE_SOP_CLASSES + _COHORT_OTHER_SOP_CLASSES]
     pending = sorted(receiver.wanted - set(receiver.refused))
     with _association(ae, address, ext_neg=roles, evt_handlers=[(evt.EVT_C_STORE, receiver)]) as assoc:
         for start in range(0, len(pending), _UIDS_PER_RETRIEVE):
@@ -1000,9 +1032,8 @@ class MoveDestination:
         self._pacs_hosts = {info[4][0] for info in socket.getaddrinfo(self.address.host, None)}
         ae = _application_entity(self.address, self.timeout_s)
         ae.require_calling_aet = [self.address.called_aet]
-        for sop_class_uid in _RETRIEVED_SOP_CLASSES:
-            for syntaxes in _RETRIEVED_SYNTAXES:
-                ae.add_supported_context(sop_class_uid, syntaxes)
+        for sop_class_uid, syntaxes in _cohort_contexts():
+            ae.add_supported_context(sop_class_uid, syntaxes)
         try:
             self._server = ae.start_server((self.host, self.requested_port), block=False,
                                            evt_handlers=[(evt.EVT_C_STORE, self._on_store)])

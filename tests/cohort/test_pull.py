@@ -115,6 +115,25 @@ def test_c_move_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_pa
     assert pulled(tmp_path) == expected(archive, lambda i: i.modality == "MR")
 
 
+@pytest.mark.parametrize("retrieve", ["get", "move"])
+def test_radiographs_are_retrieved_by_dimse_too(orthanc, tmp_path, retrieve):
+    """C-GET proposes, and the C-MOVE destination accepts, the storage classes of a cohort, not only CT and MR."""
+    radiographs = [f for f in write_archive(tmp_path / "archive", studies=10, series_per_study=1,
+                                            instances_per_series=1, image_size=8, seed=9) if f.modality in ("CR", "DX")]
+    send([f.path for f in radiographs], orthanc.dicom_url)
+    studies = sorted({f.study_uid for f in radiographs})
+    summary = pull_cohort(orthanc.dicom_url, tmp_path / "out", query="StudyInstanceUID=" + "\\".join(studies),
+                          retrieve=retrieve, listen=f"127.0.0.1:{orthanc.radtl_port}")
+    assert summary.statuses == {"complete": 4} and sorted(study for study, _ in pulled(tmp_path / "out")) == studies
+
+
+@pytest.mark.parametrize("service", ["dicom_url", "dicomweb_url"])
+def test_a_list_of_study_uids_in_the_query_pulls_those_studies(orthanc, archive, tmp_path, service):
+    chosen = {archive[0].study, archive[-1].study}
+    pull_cohort(getattr(orthanc, service), tmp_path, query="StudyInstanceUID=" + "\\".join(sorted(chosen)))
+    assert pulled(tmp_path) == expected(archive, lambda i: i.study in chosen)
+
+
 @pytest.mark.parametrize("column", ["StudyInstanceUID", "AccessionNumber"])
 def test_studies_csv_pulls_every_series_of_the_listed_studies(orthanc, archive, tmp_path, column):
     chosen = [archive[0], archive[-1]]
