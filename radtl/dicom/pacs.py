@@ -1085,15 +1085,19 @@ def _c_move_instances(address: PacsAddress, study_uid: str, series_uid: str, rec
     with destination.expecting(series_uid, receiver), _association(ae, address) as assoc:
         for start in range(0, len(pending), _UIDS_PER_RETRIEVE):
             query = _retrieve_query(study_uid, series_uid, pending[start:start + _UIDS_PER_RETRIEVE])
-            final = Dataset()
+            final, waiting = Dataset(), len(receiver.wanted)
             for status, _ in assoc.send_c_move(query, address.calling_aet,
                                                sop.StudyRootQueryRetrieveInformationModelMove):
                 if "Status" not in status:
                     raise _Transient("no C-MOVE response (association aborted or timed out)")
                 final = status
-            if final.get("Status") == 0xA801:
-                raise _Refused(f"the PACS does not know the move destination {address.calling_aet!r} (status "
-                               "0xA801); register radtl's AE title, host and --listen port in the PACS")
+            code = final.get("Status", 0x0000)
+            if code == 0xA801 or (code not in (0x0000, 0xB000) and len(receiver.wanted) == waiting
+                                  and not receiver.refused and not receiver.unexpected):
+                # nothing arrived: most often the PACS cannot reach radtl, or does not know it as a destination
+                raise _Refused(f"C-MOVE ended with status 0x{code:04X} and no instance reached radtl: the PACS must "
+                               f"know AE title {address.calling_aet!r} at the host and port radtl listens on "
+                               f"({destination.host}:{destination.port})")
             _check_final_status("C-MOVE", final, receiver)
 
 

@@ -115,6 +115,15 @@ def test_c_move_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_pa
     assert pulled(tmp_path) == expected(archive, lambda i: i.modality == "MR")
 
 
+def test_a_c_move_that_cannot_reach_radtl_says_the_pacs_must_know_its_address(orthanc, archive, tmp_path, sleeps):
+    with pytest.raises(PullIncomplete, match="2 refused"):  # Orthanc dials radtl_port, radtl listens elsewhere
+        pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=MR", retrieve="move",
+                    listen=f"127.0.0.1:{free_port()}")
+    rows = manifest_rows(tmp_path)
+    assert all("the PACS must know AE title 'RADTL' at the host and port radtl listens on" in r["reason"]
+               for r in rows) and sleeps == []
+
+
 @pytest.mark.parametrize("retrieve", ["get", "move"])
 def test_radiographs_are_retrieved_by_dimse_too(orthanc, tmp_path, retrieve):
     """C-GET proposes, and the C-MOVE destination accepts, the storage classes of a cohort, not only CT and MR."""
