@@ -45,7 +45,7 @@ TRAIN_LOGGER = "radtl.train"
 #: ``StatsHandler``: MONAI's per-iteration loss handler; ``gensim``: the report-text models of
 #: ``radtl pseudolabel``; ``highdicom``: a line per module it copies into a SEG or SR. (codecarbon, the energy meter of ``radtl sweep``, is kept at ERROR by
 #: :class:`radtl.energy.RunMeter` whatever the verbosity.)
-ENGINE_LOGGERS = ("ignite", "monai", "StatsHandler", "gensim", "highdicom")
+ENGINE_LOGGERS = ("ignite", "monai", "StatsHandler", "gensim", "highdicom", "dicomweb_client")
 #: Engine loggers that set themselves up with a handler of their own and no propagation, so the
 #: levels above do not reach them: MONAI's ``get_logger`` (standard output, INFO, when its module
 #: is imported or a ``StatsHandler`` is made) and Ignite's ``setup_logger`` (standard error, INFO,

@@ -471,19 +471,40 @@ def _stow(address: PacsAddress, paths: list[Path], timeout_s: float) -> list[str
     return [ds.SOPInstanceUID for ds in datasets]
 
 
+#: Results one QIDO-RS search may give, all pages together: a PACS that answers more is refused, not followed.
+MAX_QIDO_RESULTS = 200_000
+_QIDO_PAGE = 1000  # results asked for per request (limit, PS3.18 8.3.4.4)
+
+
+def _qido(address: PacsAddress, timeout_s: float, search: str, **arguments) -> list[Dataset]:
+    """One QIDO-RS search (PS3.18 10.6) of dicomweb-client (``search_for_studies``, ...), as datasets.
+
+    Paged with ``limit`` and ``offset`` until an empty page, as dicomweb-client's ``get_remaining`` does, but
+    bounded: a page that repeats the one before (a PACS that ignores ``offset``) ends the search, and more than
+    :data:`MAX_QIDO_RESULTS` results is a refusal, so a broken or hostile PACS cannot keep radtl asking for ever.
+    """
+    client = _dicomweb(address, timeout_s)
+    answers: list[dict] = []
+    previous: list[dict] | None = None
+    while True:
+        try:
+            page = getattr(client, search)(offset=len(answers), limit=_QIDO_PAGE, get_remaining=False, **arguments)
+        except requests.RequestException as error:
+            raise _http_failure(error) from error
+        if not page or page == previous:
+            return [Dataset.from_json(answer) for answer in answers]
+        answers.extend(page)
+        if len(answers) > MAX_QIDO_RESULTS:
+            raise _Refused(f"the PACS answered more than {MAX_QIDO_RESULTS} results to one search; narrow the query")
+        previous = page
+
+
 def _qido_study(address: PacsAddress, study_uid: str, modality: str | None, timeout_s: float) -> list[InstanceRecord]:
     """QIDO-RS Search for Instances of a study (PS3.18 10.6), all pages."""
-    try:
-        found = _dicomweb(address, timeout_s).search_for_instances(
-            study_instance_uid=study_uid,
-            fields=["Modality", "SOPClassUID"],
-            search_filters={"Modality": modality} if modality else None,
-            get_remaining=True,
-        )
-    except requests.RequestException as error:
-        raise _http_failure(error) from error
+    found = _qido(address, timeout_s, "search_for_instances", study_instance_uid=study_uid,
+                  fields=["Modality", "SOPClassUID"], search_filters={"Modality": modality} if modality else None)
     records = []
-    for ds in map(Dataset.from_json, found):
+    for ds in found:
         uids = (ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.SOPClassUID)
         records.append(InstanceRecord(study_uid, *uids, ds.get("Modality", "")))
     return records
@@ -660,18 +681,11 @@ def _c_find_results(address: PacsAddress, study_uid: str, algorithm: str | None,
 def _qido_results(address: PacsAddress, study_uid: str, algorithm: str | None, timeout_s: float) -> list:
     """QIDO-RS Search for Series of the study (PS3.18 10.6), one search per result modality, all pages."""
     found = []
-    client = _dicomweb(address, timeout_s)
     for modality in RESULT_MODALITIES:
-        try:
-            answers = client.search_for_series(
-                study_instance_uid=study_uid,
-                search_filters={"Modality": modality},
-                fields=["SeriesDescription", "Manufacturer", "NumberOfSeriesRelatedInstances"],
-                get_remaining=True,
-            )
-        except requests.RequestException as error:
-            raise _http_failure(error) from error
-        found.extend(_result_series(study_uid, Dataset.from_json(answer), algorithm) for answer in answers)
+        answers = _qido(address, timeout_s, "search_for_series", study_instance_uid=study_uid,
+                        search_filters={"Modality": modality},
+                        fields=["SeriesDescription", "Manufacturer", "NumberOfSeriesRelatedInstances"])
+        found.extend(_result_series(study_uid, ds, algorithm) for ds in answers)
     return [series for series in found if series is not None]
 
 
@@ -797,15 +811,6 @@ def _c_find_cohort(address: PacsAddress, study_keys: dict[str, str], series_keys
                 series.StudyInstanceUID = study_uid  # Orthanc returns it; PS3.4 C.4.1.2.1 does not require it
                 found.append(_series_from_answer(series))
     return found
-
-
-def _qido(address: PacsAddress, timeout_s: float, search: str, **arguments) -> list[Dataset]:
-    """One QIDO-RS search of dicomweb-client (``search_for_studies``, ...), all pages, as datasets."""
-    try:
-        answers = getattr(_dicomweb(address, timeout_s), search)(get_remaining=True, **arguments)
-    except requests.RequestException as error:
-        raise _http_failure(error) from error
-    return [Dataset.from_json(answer) for answer in answers]
 
 
 def _qido_cohort(address: PacsAddress, study_keys: dict[str, str], series_keys: dict[str, str],

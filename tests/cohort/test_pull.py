@@ -12,11 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pydicom import dcmread
@@ -284,9 +285,10 @@ def test_orthanc_stopped_mid_pull_fails_in_one_line_keeps_complete_series_and_a_
 
 
 def test_an_unknown_calling_aet_is_refused_at_once_without_retry(orthanc, archive, tmp_path, sleeps):
-    with pytest.raises(PullIncomplete, match="1 refused"):
+    with pytest.raises(PullIncomplete) as raised:
         pull_cohort(f"{orthanc.dicom_url}?calling=STRANGER", tmp_path, query="Modality=MR")
     (row,) = manifest_rows(tmp_path)
+    assert "1 refused" in str(raised.value), (str(raised.value), row, sleeps)
     assert row["status"] == "refused" and "Calling AE title not recognised" in row["reason"] and sleeps == []
 
 
@@ -334,13 +336,13 @@ def test_the_instance_is_the_first_part_of_a_multipart_related_answer(tmp_path):
 
 
 @contextmanager
-def qido_answering(answer: list[dict]) -> Iterator[str]:
-    """A DICOMweb URL on 127.0.0.1 whose every search is answered with ``answer`` as DICOM JSON (and its next
-    pages with nothing)."""
+def qido_paging(page_at: Callable[[int], list[dict]]) -> Iterator[str]:
+    """A DICOMweb URL on 127.0.0.1 whose every search is answered with ``page_at(offset)`` as DICOM JSON."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            body = json.dumps([] if "offset=0" not in self.path else answer).encode()
+            offset = int(parse_qs(urlsplit(self.path).query).get("offset", ["0"])[0])
+            body = json.dumps(page_at(offset)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/dicom+json")
             self.send_header("Content-Length", str(len(body)))
@@ -359,6 +361,29 @@ def qido_answering(answer: list[dict]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def qido_answering(answer: list[dict]):
+    """A DICOMweb URL whose every search is answered with ``answer`` (and its next pages with nothing)."""
+    return qido_paging(lambda offset: answer if offset == 0 else [])
+
+
+def study(number: int) -> dict:
+    return {"0020000D": {"vr": "UI", "Value": [f"1.2.826.0.1.3680043.8.498.{number}"]}}
+
+
+def test_a_pacs_that_ignores_the_offset_ends_the_search_after_the_repeated_page():
+    same_page = [study(1), study(2)]
+    with qido_paging(lambda offset: same_page) as url:
+        found = pacs._qido(pacs.parse_pacs_url(url), 5.0, "search_for_studies")
+    assert [ds.StudyInstanceUID for ds in found] == ["1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"]
+
+
+def test_a_pacs_that_never_stops_answering_is_refused_at_the_bound(monkeypatch):
+    monkeypatch.setattr(pacs, "MAX_QIDO_RESULTS", 2500)
+    with qido_paging(lambda offset: [study(offset + i) for i in range(1000)]) as url:
+        with pytest.raises(pacs._Refused, match="more than 2500 results"):
+            pacs._qido(pacs.parse_pacs_url(url), 5.0, "search_for_studies")
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
