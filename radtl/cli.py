@@ -37,6 +37,54 @@ from radtl.errors import UsageError
 class RadtlCLI:
     """radtl: radiology transfer learning on MONAI."""
 
+    def pull(
+        self,
+        url: str,
+        out: str,
+        query: str | None = None,
+        studies: str | None = None,
+        series: str | None = None,
+        retrieve: str = "get",
+        listen: str | None = None,
+        workers: int = 2,
+        rate: float = 0.0,
+        attempts: int = 3,
+        max_instance_bytes: int = 2 << 30,
+        progress: bool | None = None,
+    ) -> None:
+        """Pull a cohort from a PACS by query or list into OUT, resumably, with a manifest.
+
+        Files go to OUT/<study>/<series>/<instance>.dcm, with OUT/pull_manifest.csv (a row per series).
+
+        Exactly one of --query, --studies, --series. A series is gathered in OUT/.partial/ and moved into place
+        when whole; run the same command again after a kill or a failure to fetch only what is missing.
+        Credentials and certificates come from the environment as for send (docs/pacs.md).
+
+        Args:
+            url: dicom://AET@host:port (C-FIND, then C-GET or C-MOVE; dicoms:// over TLS) or
+                http(s)://host:port/dicom-web (QIDO-RS, WADO-RS).
+            out: the cohort folder.
+            query: matching keys, "Modality=CT StudyDate=20200101-20201231 BodyPartExamined=CHEST".
+            studies: a CSV with a column StudyInstanceUID, or AccessionNumber, or PatientID and StudyDate.
+            series: a CSV with columns StudyInstanceUID and SeriesInstanceUID.
+            retrieve: DIMSE: get (C-GET) or move (C-MOVE to radtl's calling AE title, which the PACS must know).
+            listen: move: HOST:PORT radtl listens on for the C-MOVE (default 127.0.0.1 and a free port).
+            workers: series transferred at the same time.
+            rate: at most this many instances per second (0: no limit).
+            attempts: tries of each PACS operation on network errors (never on refusals).
+            max_instance_bytes: the largest instance accepted (default 2 GiB).
+            progress: show a progress bar (default: on a terminal).
+
+        Example:
+            radtl pull https://pacs.example.org/dicom-web cohort/ --query "Modality=CT StudyDate=20200101-20201231"
+        """
+        from radtl.cohort.pull import pull_cohort
+
+        summary = pull_cohort(url, out, query=query, studies=studies, series=series, retrieve=retrieve, listen=listen,
+                              workers=workers, rate=rate, attempts=attempts, max_instance_bytes=max_instance_bytes,
+                              progress=progress)
+        print(summary.line())
+
     def convert(
         self,
         src: str,
@@ -163,7 +211,7 @@ class RadtlCLI:
     def export(self, db: str, sql: str, out: str, profile: str = "basic", options: str | None = None,
                keys: str | None = None, withhold_mapping: bool = False, allow_burned_in: bool = False,
                max_file_bytes: int = 2 * 1024**3, progress: bool | None = None) -> None:
-        """De-identify the files an index query selects into OUT (PS3.15 E.1), with a manifest and provenance.
+        """Copy the files an index query selects into OUT, de-identified (PS3.15 E.1).
 
         Files go to OUT/STUDY/SERIES/INSTANCE.dcm under new UIDs; OUT/export_manifest.csv has a row per file
         (status ok, ok-burned-in, burned-in or error, and why) and OUT/provenance.json the query, index, profile,
@@ -540,52 +588,6 @@ class RadtlCLI:
             raise UsageError("give the DICOM files to send", hint="usage: radtl send [FILES ...] --to TO")
         stored = send_to_pacs(list(files), to)
         print(f"sent to {to}: {len(stored)} instance(s) stored")
-
-    def pull(
-        self,
-        url: str,
-        out: str,
-        query: str | None = None,
-        studies: str | None = None,
-        series: str | None = None,
-        retrieve: str = "get",
-        listen: str | None = None,
-        workers: int = 2,
-        rate: float = 0.0,
-        attempts: int = 3,
-        max_instance_bytes: int = 2 << 30,
-        progress: bool | None = None,
-    ) -> None:
-        """Pull a cohort from the PACS into OUT/<study>/<series>/, resumably, with OUT/pull_manifest.csv.
-
-        Exactly one of --query, --studies, --series. A series is gathered in OUT/.partial/ and moved into place
-        when whole; run the same command again after a kill or a failure to fetch only what is missing.
-        Credentials and certificates come from the environment as for send (docs/pacs.md).
-
-        Args:
-            url: dicom://AET@host:port (C-FIND, then C-GET or C-MOVE; dicoms:// over TLS) or
-                http(s)://host:port/dicom-web (QIDO-RS, WADO-RS).
-            out: the cohort folder.
-            query: matching keys, "Modality=CT StudyDate=20200101-20201231 BodyPartExamined=CHEST".
-            studies: a CSV with a column StudyInstanceUID, or AccessionNumber, or PatientID and StudyDate.
-            series: a CSV with columns StudyInstanceUID and SeriesInstanceUID.
-            retrieve: DIMSE: get (C-GET) or move (C-MOVE to radtl's calling AE title, which the PACS must know).
-            listen: move: HOST:PORT radtl listens on for the C-MOVE (default 127.0.0.1 and a free port).
-            workers: series transferred at the same time.
-            rate: at most this many instances per second (0: no limit).
-            attempts: tries of each PACS operation on network errors (never on refusals).
-            max_instance_bytes: the largest instance accepted (default 2 GiB).
-            progress: show a progress bar (default: on a terminal).
-
-        Example:
-            radtl pull https://pacs.example.org/dicom-web cohort/ --query "Modality=CT StudyDate=20200101-20201231"
-        """
-        from radtl.cohort.pull import pull_cohort
-
-        summary = pull_cohort(url, out, query=query, studies=studies, series=series, retrieve=retrieve, listen=listen,
-                              workers=workers, rate=rate, attempts=attempts, max_instance_bytes=max_instance_bytes,
-                              progress=progress)
-        print(summary.line())
 
     def seg(
         self,
