@@ -4,9 +4,9 @@
 options with their defaults, and an example. The listing, the help and the check of a command line before it runs
 (an unknown option is refused, naming the closest one) are read from the methods below by :mod:`radtl.commands`.
 
-Each command imports what it uses when it runs: ``radtl --help``, ``convert``, ``index``, ``query``, ``export``,
-``profile``, ``impute-body-part`` and ``send`` never import torch, MONAI or Ignite (``tests/test_cli.py`` checks
-it), so they start in about the time ``import pydicom`` takes (``benchmarks/cli_startup.py``).
+Each command imports what it uses when it runs: ``radtl --help``, ``pull``, ``convert``, ``index``, ``query``,
+``export``, ``profile``, ``impute-body-part`` and ``send`` never import torch, MONAI or Ignite (``tests/test_cli.py``
+checks it), so they start in about the time ``import pydicom`` takes (``benchmarks/cli_startup.py``).
 
 A user error (:class:`radtl.errors.RadtlError`, a missing path, a bad value) prints one line,
 ``radtl <command>: <what is wrong>; <what to do>``, and exits with status 2; ``--debug`` (or ``RADTL_DEBUG=1``)
