@@ -196,7 +196,8 @@ def parse_query(text: str) -> tuple[dict[str, str], dict[str, str]]:
     """``"Modality=CT StudyDate=20200101-20201231"`` as (study-level keys, series-level keys).
 
     Terms are ``Keyword=value`` separated by spaces (quote a value with spaces: ``"SeriesDescription=CT HEAD*"``);
-    keywords are those of :data:`MATCHING_KEYS`, values as :func:`_check_value` allows.
+    keywords are those of :data:`MATCHING_KEYS`, values as :func:`_check_value` allows. A value of ``*`` alone is
+    universal matching: the term matches everything and is left out (``Modality=*`` selects every series).
 
     Raises:
         UsageError: an empty query, a term without ``=``, a keyword twice, an unknown keyword (naming the closest)
@@ -211,12 +212,16 @@ def parse_query(text: str) -> tuple[dict[str, str], dict[str, str]]:
     if not terms:
         raise UsageError("--query is empty", hint='e.g. --query "Modality=CT StudyDate=20200101-20201231"')
     keys: dict[str, str] = {}
+    universal: set[str] = set()
     for term in terms:
         keyword, equals, value = term.partition("=")
         if not equals:
             raise UsageError(f"--query term {term!r} is not Keyword=value")
-        if _check_keyword(keyword) in keys:
+        if _check_keyword(keyword) in keys or keyword in universal:
             raise UsageError(f"--query names {keyword} twice")
+        if value == "*":  # universal matching (PS3.4 C.2.2.2.3): the key matches every value, so it selects nothing
+            universal.add(keyword)
+            continue
         keys[keyword] = _check_value(keyword, value)
     return _split_by_level(keys)
 

@@ -32,7 +32,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
+from pydicom import config as pydicom_config
 from pydicom import uid
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, build_role, evt
@@ -345,10 +348,16 @@ def _c_find(assoc, query: Dataset) -> Iterator[Dataset]:
 
 
 def _query(level: str, **keys: str) -> Dataset:
+    """A C-FIND/C-GET/C-MOVE identifier (PS3.4 C.4.1.1.3): the level, then each key with its matching value.
+
+    A matching value is not a value of its VR (``CT*`` and ``20200101-20201231`` are not a CS and a DA), so it is
+    not checked as one (pydicom would warn).
+    """
     query = Dataset()
     query.QueryRetrieveLevel = level
     for keyword, value in keys.items():
-        setattr(query, keyword, value)
+        tag = tag_for_keyword(keyword)
+        query.add(DataElement(tag, dictionary_VR(tag), value, validation_mode=pydicom_config.IGNORE))
     return query
 
 

@@ -440,6 +440,17 @@ def test_a_query_splits_study_and_series_keys_and_checks_values():
             parse_query(bad)
 
 
+def test_a_lone_wildcard_is_universal_matching_and_selects_nothing():
+    assert parse_query("Modality=* StudyDate=20200101-") == ({"StudyDate": "20200101-"}, {})
+
+
+@pytest.mark.parametrize("service", ["dicom_url", "dicomweb_url"])
+def test_modality_wildcard_pulls_every_series_by_either_protocol(orthanc, archive, tmp_path, service, recwarn):
+    pull_cohort(getattr(orthanc, service), tmp_path, query="Modality=* StudyDate=19000101-20991231")
+    assert pulled(tmp_path).items() >= expected(archive, lambda i: True).items()  # other tests' studies too
+    assert not [w for w in recwarn if "Invalid value for VR" in str(w.message)]
+
+
 def test_exactly_one_selection_is_required(tmp_path):
     with pytest.raises(UsageError, match="exactly one of --query, --studies and --series"):
         pull_cohort("http://127.0.0.1:9/dicom-web", tmp_path, query="Modality=CT", series=tmp_path / "s.csv")
