@@ -4,18 +4,15 @@ stubs for the hostile answers."""
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +24,7 @@ from radtl.dicom import pacs
 from radtl.dicom.pacs import MoveDestination, PacsError, send
 from radtl.dicom.synthetic.archive import ArchiveFile, write_archive
 from radtl.errors import RadtlError, UsageError
+from tests.support.http import QuietHandler, serving
 from tests.support.orthanc import OrthancServer, free_port, fresh_orthanc_fixture, orthanc_fixture  # noqa: F401
 from tests.support.paths import REPO
 
@@ -339,28 +337,12 @@ def test_the_instance_is_the_first_part_of_a_multipart_related_answer(tmp_path):
 def qido_paging(page_at: Callable[[int], list[dict]]) -> Iterator[str]:
     """A DICOMweb URL on 127.0.0.1 whose every search is answered with ``page_at(offset)`` as DICOM JSON."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):
-            offset = int(parse_qs(urlsplit(self.path).query).get("offset", ["0"])[0])
-            body = json.dumps(page_at(offset)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/dicom+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer_json(page_at(int(parse_qs(urlsplit(self.path).query).get("offset", ["0"])[0])))
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/dicom-web"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}/dicom-web"
 
 
 def qido_answering(answer: list[dict]):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from pynetdicom import AE, StoragePresentationContexts, evt
 
 from radtl.dicom import pacs
 from radtl.dicom.pacs import PacsAddress, PacsError, fetch_series, find_instances, parse_pacs_url, send
+from tests.support.http import QuietHandler, serving
 from tests.support.orthanc import free_port, fresh_orthanc_fixture, orthanc_fixture  # noqa: F401 (fixtures orthanc, fresh_orthanc)
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
@@ -67,7 +66,7 @@ def http_server_answering(status: int) -> Iterator[tuple[str, list[str]]]:
     """A DICOMweb URL on 127.0.0.1 whose every POST is answered with ``status``, and the list of POSTs seen."""
     posts: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             posts.append(self.path)
@@ -75,18 +74,8 @@ def http_server_answering(status: int) -> Iterator[tuple[str, list[str]]]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/dicom-web", posts
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as port:
+        yield f"http://127.0.0.1:{port}/dicom-web", posts
 
 
 @contextmanager

@@ -9,13 +9,10 @@ its nodule measurement report (SR), found back as radtl's results of the study.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -35,6 +32,7 @@ from radtl.dicom.connections import (
 from radtl.dicom.pacs import PacsAuthenticationError, PacsError, fetch_series, find_instances, find_results, send
 from radtl.dicom.seg import Algorithm, write_segmentation
 from radtl.dicom.sr import write_nodule_report
+from tests.support.http import QuietHandler, serving
 from tests.support.orthanc import (
     OrthancServer,
     TestCertificates,
@@ -287,7 +285,9 @@ def dicomweb_wanting_token(token: str, instance: pydicom.Dataset) -> Iterator[To
               "0008103E": {"vr": "LO", "Value": [instance.SeriesDescription]},
               "00201209": {"vr": "IS", "Value": [1]}}
 
-    class Handler(BaseHTTPRequestHandler):
+    seen = TokenServer(url="")  # the URL once the server has its port
+
+    class Handler(QuietHandler):
         def answer(self, body: object) -> None:
             seen.requests.append((self.command, self.path, self.headers.get("Authorization")))
             if self.headers.get("Authorization") != f"Bearer {token}":
@@ -296,12 +296,7 @@ def dicomweb_wanting_token(token: str, instance: pydicom.Dataset) -> Iterator[To
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/dicom+json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer_json(body)
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -316,19 +311,9 @@ def dicomweb_wanting_token(token: str, instance: pydicom.Dataset) -> Iterator[To
                 return self.answer([series] if wanted == instance.Modality else [])
             self.answer([found])
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen = TokenServer(f"http://127.0.0.1:{server.server_port}/dicom-web")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as port:
+        seen.url = f"http://127.0.0.1:{port}/dicom-web"
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def test_a_bearer_token_is_sent_with_stow_and_qido(seg, environ):
