@@ -444,23 +444,43 @@ def _http_failure(error: requests.RequestException) -> Exception:
             f"{connections.CLIENT_CERT_VARIABLE} and {connections.CLIENT_KEY_VARIABLE}"
         )
     if isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)):
-        return _Transient(f"{type(error).__name__}: {error}")
+        return _Transient(_network_problem(error))
     return _Refused(f"{type(error).__name__}: {error}")
 
 
-def _ssl_cause(error: BaseException) -> ssl.SSLError | None:
-    """The ssl module's error under a requests error (urllib3 wraps it in one or two of its own), if any."""
+def _cause(error: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception under a requests error (urllib3 wraps the socket's in one or two of its own) that is
+    ``wanted``, if any."""
     pending, seen = [error], set()
     while pending:
         current = pending.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ssl.SSLError):
+        if wanted(current):
             return current
         inner = (getattr(current, "reason", None), *current.args, current.__cause__, current.__context__)
         pending.extend(item for item in inner if isinstance(item, BaseException))
     return None
+
+
+def _ssl_cause(error: BaseException) -> ssl.SSLError | None:
+    """The ssl module's error under a requests error, if any."""
+    return _cause(error, lambda inner: isinstance(inner, ssl.SSLError))
+
+
+def _network_problem(error: requests.RequestException) -> str:
+    """A network failure in one line: the operating system's reason (connection refused, name or service not
+    known, ...) rather than urllib3's nested description of it, which repeats the whole URL."""
+    if isinstance(error, requests.Timeout):
+        return "no answer within the timeout"
+    cause = _cause(error, lambda inner: isinstance(inner, OSError) and bool(inner.strerror)
+                   and not isinstance(inner, requests.RequestException))
+    if isinstance(cause, OSError):
+        return f"network error: {cause.strerror}"
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return "the connection ended in the middle of the answer"
+    return f"network error ({type(error).__name__})"
 
 
 def _stow(address: PacsAddress, paths: list[Path], timeout_s: float) -> list[str]:
