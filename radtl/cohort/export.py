@@ -35,6 +35,7 @@ import io
 import json
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -304,9 +305,11 @@ def cohort_path(ds: Dataset) -> Path:
 
 def _scrubbed(reason: str, texts: Iterable[str]) -> str:
     """A manifest reason without the source's path or identifying values (an ``OSError`` names its file, a
-    decoder may quote a value): each becomes ``[withheld]``, whatever its case."""
+    decoder may quote a value): each becomes ``[withheld]``, whatever its case, where it stands as a whole word or
+    number (a patient ID ``1`` is withheld from ``ID 1`` but leaves ``(0028,0301)`` alone)."""
     for text in sorted(texts, key=len, reverse=True):
-        reason = re.sub(re.escape(text), f"[{WITHHELD}]", reason, flags=re.IGNORECASE)
+        pattern = rf"(?<![A-Za-z0-9]){re.escape(text)}(?![A-Za-z0-9])"
+        reason = re.sub(pattern, f"[{WITHHELD}]", reason, flags=re.IGNORECASE)
     return reason
 
 
@@ -349,7 +352,13 @@ class _Exporter:
         row = _Row(_relative_source(selected.path, self.source_root))
         identifiers = set(selected.identifiers)
         try:
-            self._export(selected.path, row, identifiers)
+            # pydicom's warnings about values not valid for their VR may quote the value (a name): counted, not shown
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._export(selected.path, row, identifiers)
+            if caught and row.status in EXPORTED:
+                note = f"{len(caught)} reader warning(s) (values not valid for their VR)"
+                row.reason = "; ".join(filter(None, [row.reason, note]))
         except DeidentificationError as error:
             row.status, row.reason = ExportStatus.ERROR.value, str(error)
         except BaseException as error:  # noqa: BLE001 - one file never stops the export; failure_reason re-raises ^C

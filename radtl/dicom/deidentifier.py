@@ -524,6 +524,12 @@ class Deidentifier:
                                             hint="left out; --allow-burned-in includes such files, flagged")
         context = _Context(self.settings, self.keys, self.patient_key(ds), _identifying_values(ds))
         result = _deidentify_items(ds, context, depth=0, dummy_text=False)
+        if "PatientSpeciesDescription" in ds or "PatientSpeciesCodeSequence" in ds:
+            # an animal: Responsible Person and Organization are Type 2C (PS3.3 C.7.1.1), so the table's X would
+            # break the IOD; E.1.1 keeps the IOD conformant, with the value emptied (Z)
+            for keyword in ("ResponsiblePerson", "ResponsibleOrganization"):
+                if keyword in ds:
+                    setattr(result, keyword, "")
         pseudonym = self.keys.pseudonym(context.patient_key)
         result.PatientID = pseudonym
         result.PatientName = pseudonym

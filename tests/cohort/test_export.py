@@ -303,6 +303,13 @@ def test_a_reason_never_repeats_the_source_path_or_an_identifying_value(tmp_path
     assert "quimby" not in (tmp_path / "cohort" / "export_manifest.csv").read_text().lower()
 
 
+def test_a_short_identifying_value_is_withheld_as_a_word_not_inside_other_numbers():
+    from radtl.cohort.export import _scrubbed
+
+    reason = _scrubbed("Burned In Annotation (0028,0301) is YES; patient 1 of 3", ["1"])
+    assert reason == "Burned In Annotation (0028,0301) is YES; patient [withheld] of 3"
+
+
 def test_a_refusal_quoting_an_identifying_value_is_recorded_without_it(index, tmp_path, monkeypatch):
     from radtl.cohort import export
 

@@ -128,6 +128,19 @@ class TestBasicProfile:
         survivors = [value for value in planted if value.lower().encode() in written]
         assert survivors == []
 
+    def test_an_animals_responsible_person_is_emptied_not_removed(self, keys):
+        # Type 2C for an animal (PS3.3 C.7.1.1): the table's X would break the IOD (deid-data's cat.dcm)
+        ds = planted_ct()
+        ds.PatientSpeciesDescription = "Feline"
+        ds.ResponsiblePerson, ds.ResponsibleOrganization = "Owner^Planted", "Planted Vets Ltd"
+        result = deidentify(ds, keys)
+        assert result.ResponsiblePerson == "" and result.ResponsibleOrganization == ""
+
+    def test_a_patients_responsible_person_is_removed(self, keys):
+        ds = planted_ct()
+        ds.ResponsiblePerson = "Parent^Planted"
+        assert "ResponsiblePerson" not in deidentify(ds, keys)
+
     def test_patient_id_and_name_become_one_pseudonym(self, keys):
         result = deidentify(planted_ct(), keys)
         assert result.PatientID == keys.pseudonym(PLANTED["PatientID"])
