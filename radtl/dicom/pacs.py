@@ -1,9 +1,11 @@
 """Moving DICOM files to and from a PACS: DIMSE (PS3.4) and DICOMweb (PS3.18).
 
-``radtl segment`` fetches the input CT series from the archive and sends the DICOM-SEG back to it.
-A PACS is named by a URL (:func:`parse_pacs_url`): ``dicom://AET@host:port[?calling=MYAET]`` speaks DIMSE through
-pynetdicom, ``dicoms://`` the same over TLS, ``http(s)://host:port/dicom-web`` speaks DICOMweb through
-dicomweb-client. Credentials and certificates come from the environment (:mod:`radtl.dicom.connections`).
+``radtl segment`` fetches the input CT series from the archive and sends the DICOM-SEG back to it; ``radtl pull``
+finds and retrieves a cohort (the section at the end). A PACS is named by a URL (:func:`parse_pacs_url`):
+``dicom://AET@host:port[?calling=MYAET]`` speaks DIMSE through pynetdicom, ``dicoms://`` the same over TLS,
+``http(s)://host:port/dicom-web`` speaks DICOMweb: STOW-RS and WADO-RS of a series through dicomweb-client, QIDO-RS
+searches and WADO-RS of single instances through radtl's own bounded readers (a PACS's answer is read up to a limit
+before it is decoded). Credentials and certificates come from the environment (:mod:`radtl.dicom.connections`).
 
 Network trouble (connection refused, an aborted association, a timeout, HTTP 5xx or 429) is retried with
 exponential backoff; a refusal by the PACS (a failure status, HTTP 4xx, a certificate radtl does not trust) is
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import logging
 import mmap
 import os
@@ -502,30 +505,82 @@ def _stow(address: PacsAddress, paths: list[Path], timeout_s: float) -> list[str
 
 #: Results one QIDO-RS search may give, all pages together: a PACS that answers more is refused, not followed.
 MAX_QIDO_RESULTS = 200_000
+#: The largest QIDO-RS answer (one page) radtl reads: a larger one is refused before it is decoded.
+MAX_QIDO_PAGE_BYTES = 64 * 1024**2
 _QIDO_PAGE = 1000  # results asked for per request (limit, PS3.18 8.3.4.4)
+_QIDO_RESOURCES = {"search_for_studies": "studies", "search_for_series": "series",
+                   "search_for_instances": "instances"}
 
 
-def _qido(address: PacsAddress, timeout_s: float, search: str, **arguments) -> list[Dataset]:
-    """One QIDO-RS search (PS3.18 10.6) of dicomweb-client (``search_for_studies``, ...), as datasets.
+def _qido_url(address: PacsAddress, search: str, study_instance_uid: str | None = None,
+              series_instance_uid: str | None = None) -> str:
+    """The resource a search asks (PS3.18 10.6.1.2): ``/studies``, ``/studies/{study}/series``, ...; a UID that is
+    not one never becomes part of the path."""
+    parts = [address.url]
+    for level, level_uid in (("studies", study_instance_uid), ("series", series_instance_uid)):
+        if level_uid is not None:
+            if not is_uid(level_uid):
+                raise _Refused(f"{level_uid!r} is not a UID")
+            parts += [level, level_uid]
+    return "/".join([*parts, _QIDO_RESOURCES[search]])
 
-    Paged with ``limit`` and ``offset`` until an empty page, as dicomweb-client's ``get_remaining`` does, but
-    bounded: a page that repeats the one before (a PACS that ignores ``offset``) ends the search, and more than
-    :data:`MAX_QIDO_RESULTS` results is a refusal, so a broken or hostile PACS cannot keep radtl asking for ever.
+
+def _qido_page(session: requests.Session, url: str, params: dict, timeout_s: float) -> list[dict]:
+    """One page of a QIDO-RS answer, read up to :data:`MAX_QIDO_PAGE_BYTES` and checked to be DICOM JSON
+    (PS3.18 F.2: an array of objects); HTTP 204 (no match) is an empty page."""
+    body = bytearray()
+    try:
+        with session.get(url, params=params, headers={"Accept": "application/dicom+json"}, stream=True,
+                         timeout=timeout_s) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(1 << 16):
+                body += chunk
+                if len(body) > MAX_QIDO_PAGE_BYTES:
+                    raise _Refused(f"a QIDO-RS answer of more than {MAX_QIDO_PAGE_BYTES} bytes; narrow the query")
+    except requests.RequestException as error:
+        raise _http_failure(error) from error
+    if not body.strip():
+        return []
+    try:
+        answers = json.loads(body)
+    except ValueError:
+        raise _Refused("the QIDO-RS answer is not JSON") from None
+    if not isinstance(answers, list) or not all(isinstance(answer, dict) for answer in answers):
+        raise _Refused("the QIDO-RS answer is not an array of DICOM JSON objects (PS3.18 F.2)")
+    return answers
+
+
+def _qido(address: PacsAddress, timeout_s: float, search: str, *, study_instance_uid: str | None = None,
+          series_instance_uid: str | None = None, search_filters: dict[str, str] | None = None,
+          fields: list[str] | None = None) -> list[Dataset]:
+    """One QIDO-RS search (PS3.18 10.6): ``search_for_studies``, ``search_for_series`` or ``search_for_instances``
+    (named as dicomweb-client names them), with matching keys and ``includefield`` s, as datasets.
+
+    Paged with ``limit`` and ``offset`` until an empty page, and bounded: each page is read up to
+    :data:`MAX_QIDO_PAGE_BYTES` before it is decoded, a page that repeats the one before (a PACS that ignores
+    ``offset``) ends the search, and more than :data:`MAX_QIDO_RESULTS` results is a refusal, so a broken or hostile
+    PACS can neither fill radtl's memory nor keep it asking for ever. Credentials and TLS are the session's
+    (:func:`radtl.dicom.connections.session_for`).
     """
-    client = _dicomweb(address, timeout_s)
+    url = _qido_url(address, search, study_instance_uid, series_instance_uid)
+    params: dict[str, object] = dict(search_filters or {})
+    if fields:
+        params["includefield"] = list(fields)
+    session = connections.session_for(address.url)
     answers: list[dict] = []
     previous: list[dict] | None = None
     while True:
-        try:
-            page = getattr(client, search)(offset=len(answers), limit=_QIDO_PAGE, get_remaining=False, **arguments)
-        except requests.RequestException as error:
-            raise _http_failure(error) from error
+        page = _qido_page(session, url, {**params, "limit": _QIDO_PAGE, "offset": len(answers)}, timeout_s)
         if not page or page == previous:
-            return [Dataset.from_json(answer) for answer in answers]
+            break
         answers.extend(page)
         if len(answers) > MAX_QIDO_RESULTS:
             raise _Refused(f"the PACS answered more than {MAX_QIDO_RESULTS} results to one search; narrow the query")
         previous = page
+    try:
+        return [Dataset.from_json(answer) for answer in answers]
+    except (ValueError, TypeError, KeyError) as error:
+        raise _Refused(f"the QIDO-RS answer is not DICOM JSON ({type(error).__name__})") from None
 
 
 def _qido_study(address: PacsAddress, study_uid: str, modality: str | None, timeout_s: float) -> list[InstanceRecord]:

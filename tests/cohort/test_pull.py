@@ -361,6 +361,26 @@ def test_a_pacs_that_ignores_the_offset_ends_the_search_after_the_repeated_page(
     assert [ds.StudyInstanceUID for ds in found] == ["1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"]
 
 
+def test_a_qido_answer_over_the_size_bound_is_refused_before_it_is_decoded(monkeypatch):
+    monkeypatch.setattr(pacs, "MAX_QIDO_PAGE_BYTES", 10_000)
+    with qido_paging(lambda offset: [study(i) for i in range(1000)] if offset == 0 else []) as url:
+        with pytest.raises(pacs._Refused, match="more than 10000 bytes"):
+            pacs._qido(pacs.parse_pacs_url(url), 5.0, "search_for_studies")
+
+
+@pytest.mark.parametrize("answer, complaint", [({"not": "an array"}, "not an array"), ([["nested"]], "not an array"),
+                                               ([{"0020000D": {"Value": ["1.2.3"]}}], "not DICOM JSON")])
+def test_a_qido_answer_that_is_not_dicom_json_is_refused(answer, complaint):
+    with qido_paging(lambda offset: answer if offset == 0 else []) as url:
+        with pytest.raises(pacs._Refused, match=complaint):
+            pacs._qido(pacs.parse_pacs_url(url), 5.0, "search_for_studies")
+
+
+def test_a_uid_that_is_not_one_never_becomes_part_of_a_qido_path():
+    with pytest.raises(pacs._Refused, match="is not a UID"):
+        pacs._qido_url(pacs.parse_pacs_url("http://127.0.0.1:9/dicom-web"), "search_for_series", "1.2/../../x")
+
+
 def test_a_pacs_that_never_stops_answering_is_refused_at_the_bound(monkeypatch):
     monkeypatch.setattr(pacs, "MAX_QIDO_RESULTS", 2500)
     with qido_paging(lambda offset: [study(offset + i) for i in range(1000)]) as url:
