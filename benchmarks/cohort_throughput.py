@@ -3,16 +3,16 @@
 Pull: ``--series`` series of ``--instances`` synthetic instances (64x64) are stored in a fresh Orthanc on
 127.0.0.1 (untimed), then pulled by each protocol with 1 and 2 workers into a new folder, and once more into the
 same folder (a re-run that finds every series whole and fetches nothing). Export: the same files are indexed
-(untimed) and exported de-identified under the Basic Profile with retain-longitudinal-dates, then exported again
-into the same OUT (a re-run that writes nothing). Each figure is the median of ``--repeat`` runs; compare them as
-ratios within one run, the machine being shared.
+(untimed) and exported de-identified under the Basic Profile with retain-longitudinal-dates, by one process and
+by two, then exported again into the same OUT (a re-run that writes nothing). Each figure is the median of
+``--repeat`` runs; compare them as ratios within one run, the machine being shared.
 
 Needs Orthanc with its DICOMweb plugin (``apt install orthanc orthanc-dicomweb``).
 
 Usage::
 
     python benchmarks/cohort_throughput.py                     # 20 series x 10 instances, 3 repeats
-    python benchmarks/cohort_throughput.py --series 40 --json cohort.json
+    python benchmarks/cohort_throughput.py --series 40 --json cohort.json   # 400 instances
 """
 
 from __future__ import annotations
@@ -80,6 +80,9 @@ def main() -> None:
         figures["export, retain-longitudinal-dates"] = median_of(args.repeat, lambda: export_cohort(
             scratch / "index", "SELECT path FROM dicom", scratch / f"cohort{next(outs)}",
             options="retain-longitudinal-dates", keys=scratch / "keys", progress=False))
+        figures["export, 2 workers"] = median_of(args.repeat, lambda: export_cohort(
+            scratch / "index", "SELECT path FROM dicom", scratch / f"cohort{next(outs)}",
+            options="retain-longitudinal-dates", keys=scratch / "keys", workers=2, progress=False))
         figures["export, re-run (nothing written)"] = median_of(args.repeat, lambda: export_cohort(
             scratch / "index", "SELECT path FROM dicom", scratch / "cohort0", options="retain-longitudinal-dates",
             keys=scratch / "keys", progress=False))

@@ -210,7 +210,7 @@ class RadtlCLI:
 
     def export(self, db: str, sql: str, out: str, profile: str = "basic", options: str | None = None,
                keys: str | None = None, withhold_mapping: bool = False, allow_burned_in: bool = False,
-               max_file_bytes: int = 2 * 1024**3, progress: bool | None = None) -> None:
+               max_file_bytes: int = 2 * 1024**3, workers: int = 1, progress: bool | None = None) -> None:
         """Copy the files an index query selects into OUT, de-identified (PS3.15 E.1).
 
         Files go to OUT/STUDY/SERIES/INSTANCE.dcm under new UIDs; OUT/export_manifest.csv has a row per file
@@ -232,6 +232,7 @@ class RadtlCLI:
             allow_burned_in: export files whose pixels may carry text (burned-in annotation, secondary captures,
                 ultrasound), flagged ok-burned-in; by default they are left out.
             max_file_bytes: the largest file read; a larger one gets an error row.
+            workers: processes that read and de-identify files (this one writes them).
             progress: show a progress bar (default: on a terminal).
 
         Example:
@@ -242,7 +243,7 @@ class RadtlCLI:
         chosen = None if options is None else split_values(options, str, "--options")
         summary = export_cohort(db, sql, out, profile=profile, options=chosen, keys=keys,
                                 withhold_mapping=withhold_mapping, allow_burned_in=allow_burned_in,
-                                max_file_bytes=max_file_bytes, progress=progress)
+                                max_file_bytes=max_file_bytes, workers=workers, progress=progress)
         print(summary)
 
     def profile(self, db: str, out: str | None = None, min_fill_rate: float = 0.35, min_distinct: int = 2,

@@ -32,12 +32,14 @@ import datetime
 import enum
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
 import warnings
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,65 +337,144 @@ def _relative_source(path: Path, source_root: Path) -> str:
         return path.as_posix()
 
 
-class _Exporter:
-    """Exports one selected file at a time; never raises for a bad file (the row says why)."""
+@dataclass
+class _Prepared:
+    """One selected file read and de-identified, not yet written: what a worker hands back to the main process."""
 
-    def __init__(self, out: Path, source_root: Path, deidentifier: Deidentifier, allow_burned_in: bool,
-                 max_file_bytes: int, owners: dict[str, str]) -> None:
+    row: _Row
+    identifiers: set[str]
+    relative: str = ""  # the new file under OUT, when the file was de-identified
+    data: bytes = b""
+    burned_in: str | None = None
+    patient_key: str = ""
+    warnings: int = 0
+
+
+@dataclass(frozen=True)
+class _Preparation:
+    """What de-identifying one file needs; picklable, so that worker processes can build their own."""
+
+    settings: DeidentificationSettings
+    keys_folder: Path
+    source_root: Path
+    allow_burned_in: bool
+    max_file_bytes: int
+
+    def deidentifier(self, keys: DeidentificationKeys | None = None) -> Deidentifier:
+        """The engine, with ``keys`` or (in a worker) the keys folder opened again, recording no mapping."""
+        return Deidentifier(self.settings, keys or DeidentificationKeys.open(self.keys_folder, keep_mapping=False))
+
+
+def _prepare(selected: SelectedFile, preparation: _Preparation, deidentifier: Deidentifier) -> _Prepared:
+    """Read, check and de-identify one file; never raises for a bad file (the row says why)."""
+    prepared = _Prepared(_Row(_relative_source(selected.path, preparation.source_root)), set(selected.identifiers))
+    try:
+        # pydicom's warnings about values not valid for their VR may quote the value (a name): counted, not shown
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _deidentify_file(selected.path, prepared, preparation, deidentifier)
+        prepared.warnings = len(caught)
+    except DeidentificationError as error:
+        prepared.row.status, prepared.row.reason = ExportStatus.ERROR.value, str(error)
+    except BaseException as error:  # noqa: BLE001 - one file never stops the export; failure_reason re-raises ^C
+        prepared.row.status, prepared.row.reason = ExportStatus.ERROR.value, failure_reason(error)
+    return prepared
+
+
+def _deidentify_file(path: Path, prepared: _Prepared, preparation: _Preparation, deidentifier: Deidentifier) -> None:
+    row = prepared.row
+    size = path.stat().st_size
+    if size > preparation.max_file_bytes:
+        row.reason = f"too-large: {size} bytes, over --max-file-bytes {preparation.max_file_bytes}"
+        return
+    ds = read_dataset(path)
+    prepared.identifiers |= identifying_values(ds)
+    prepared.burned_in = burned_in_reason(ds)
+    if prepared.burned_in and not preparation.allow_burned_in:
+        row.status, row.reason = ExportStatus.BURNED_IN.value, prepared.burned_in
+        return
+    new = deidentifier.deidentify(ds)
+    prepared.relative = cohort_path(new).as_posix()
+    prepared.patient_key = Deidentifier.patient_key(ds)
+    prepared.data = _encode(new)
+
+
+# ---- worker processes (--workers N): each builds its engine once, from the keys folder ----
+
+_WORKER: tuple[_Preparation, Deidentifier] | None = None
+
+
+def _start_worker(preparation: _Preparation) -> None:
+    global _WORKER
+    _WORKER = (preparation, preparation.deidentifier())
+
+
+def _prepare_in_worker(selected: SelectedFile) -> _Prepared:
+    assert _WORKER is not None, "the worker was not started by _start_worker"
+    return _prepare(selected, *_WORKER)
+
+
+def _prepared_files(selected: Sequence[SelectedFile], preparation: _Preparation, deidentifier: Deidentifier,
+                    workers: int) -> Iterator[_Prepared]:
+    """Each selected file prepared, in order: in this process, or in ``workers`` processes with at most two files
+    per worker in flight (a file's bytes travel back to be written here, so memory stays bounded)."""
+    if workers <= 1:
+        yield from (_prepare(file, preparation, deidentifier) for file in selected)
+        return
+    files = iter(selected)
+    pool = ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(preparation,))
+    try:
+        pending = deque(pool.submit(_prepare_in_worker, file) for file in itertools.islice(files, 2 * workers))
+        while pending:
+            prepared = pending.popleft().result()
+            following = next(files, None)
+            if following is not None:
+                pending.append(pool.submit(_prepare_in_worker, following))
+            yield prepared
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Exporter:
+    """Writes what :func:`_prepare` made of each file, in the main process: two sources never write one file,
+    nothing is rewritten that is already there, and the reason is scrubbed of the source's identifying values."""
+
+    def __init__(self, out: Path, keys: DeidentificationKeys, owners: dict[str, str]) -> None:
         self.out = out
+        self.keys = keys
         self.owners = owners  # each exported file's path -> its source: two sources never write one file
-        self.source_root = source_root
-        self.deidentifier = deidentifier
-        self.allow_burned_in = allow_burned_in
-        self.max_file_bytes = max_file_bytes
         self.identifiers: set[str] = set()  # every identifying value seen, for the check of the query
 
-    def __call__(self, selected: SelectedFile) -> _Row:
-        row = _Row(_relative_source(selected.path, self.source_root))
-        identifiers = set(selected.identifiers)
-        try:
-            # pydicom's warnings about values not valid for their VR may quote the value (a name): counted, not shown
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self._export(selected.path, row, identifiers)
-            if caught and row.status in EXPORTED:
-                note = f"{len(caught)} reader warning(s) (values not valid for their VR)"
-                row.reason = "; ".join(filter(None, [row.reason, note]))
-        except DeidentificationError as error:
-            row.status, row.reason = ExportStatus.ERROR.value, str(error)
-        except BaseException as error:  # noqa: BLE001 - one file never stops the export; failure_reason re-raises ^C
-            row.status, row.reason = ExportStatus.ERROR.value, failure_reason(error)
-        row.reason = _scrubbed(row.reason, [str(selected.path), *identifiers])
-        row.withheld = _names_any(row.source, identifiers)
-        self.identifiers |= identifiers
+    def __call__(self, prepared: _Prepared, selected: SelectedFile) -> _Row:
+        row = prepared.row
+        if prepared.relative:
+            try:
+                self._write(prepared)
+            except BaseException as error:  # noqa: BLE001 - one file never stops the export; failure_reason re-raises ^C
+                row.status, row.reason, row.path = ExportStatus.ERROR.value, failure_reason(error), ""
+        if prepared.warnings and row.status in EXPORTED:
+            note = f"{prepared.warnings} reader warning(s) (values not valid for their VR)"
+            row.reason = "; ".join(filter(None, [row.reason, note]))
+        row.reason = _scrubbed(row.reason, [str(selected.path), *prepared.identifiers])
+        row.withheld = _names_any(row.source, prepared.identifiers)
+        self.identifiers |= prepared.identifiers
         return row
 
-    def _export(self, path: Path, row: _Row, identifiers: set[str]) -> None:
-        size = path.stat().st_size
-        if size > self.max_file_bytes:
-            row.reason = f"too-large: {size} bytes, over --max-file-bytes {self.max_file_bytes}"
-            return
-        ds = read_dataset(path)
-        identifiers |= identifying_values(ds)
-        burned_in = burned_in_reason(ds)
-        if burned_in and not self.allow_burned_in:
-            row.status, row.reason = ExportStatus.BURNED_IN.value, burned_in
-            return
-        new = self.deidentifier.deidentify(ds)
-        relative = cohort_path(new)
-        if self.owners.setdefault(relative.as_posix(), row.source) != row.source:
+    def _write(self, prepared: _Prepared) -> None:
+        row = prepared.row
+        if self.owners.setdefault(prepared.relative, row.source) != row.source:
             row.reason = "duplicate-instance: another selected file has the same SOP Instance UID"
             return
-        data = _encode(new)
-        target = self.out / relative
-        row.written = not _same_bytes(target, data)
+        target = self.out / prepared.relative
+        row.written = not _same_bytes(target, prepared.data)
         if row.written:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(target, data)
-        row.path = relative.as_posix()
-        row.sha256 = hashlib.sha256(data).hexdigest()
-        row.status = ExportStatus.OK_BURNED_IN.value if burned_in else ExportStatus.OK.value
-        notes = [burned_in] if burned_in else []
+            write_bytes_atomic(target, prepared.data)
+        self.keys.pseudonym(prepared.patient_key)  # recorded in the mapping, whichever process de-identified it
+        row.path = prepared.relative
+        row.sha256 = hashlib.sha256(prepared.data).hexdigest()
+        row.status = ExportStatus.OK_BURNED_IN.value if prepared.burned_in else ExportStatus.OK.value
+        notes = [prepared.burned_in] if prepared.burned_in else []
         row.reason = "; ".join(notes + ([] if row.written else ["already exported"]))
 
 
@@ -517,6 +598,7 @@ def export_cohort(
     withhold_mapping: bool = False,
     allow_burned_in: bool = False,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    workers: int = 1,
     progress: bool | None = None,
 ) -> ExportSummary:
     """De-identify the files an index query selects into ``out``, with its manifest and provenance.
@@ -536,6 +618,7 @@ def export_cohort(
         withhold_mapping: write no pseudonyms.csv (the pseudonyms cannot be traced back to patient IDs).
         allow_burned_in: export files whose pixels may carry identifying text, flagged ``ok-burned-in``.
         max_file_bytes: the largest file read; a larger one gets an ``error`` row (``too-large``).
+        workers: processes that read and de-identify files (the main process writes them, in order).
         progress: show a progress bar (default: on a terminal).
 
     Raises:
@@ -547,6 +630,8 @@ def export_cohort(
         raise UsageError(f"unknown profile {profile!r}", hint=f"radtl applies {', '.join(PROFILES)} (PS3.15 E.1)")
     if max_file_bytes <= 0:
         raise UsageError(f"--max-file-bytes must be positive, got {max_file_bytes}")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
     settings = DeidentificationSettings.from_text(options, allow_burned_in=allow_burned_in)
     out = Path(out).absolute()
     keys_folder = Path(keys).absolute() if keys is not None else default_keys_folder(out)
@@ -565,18 +650,21 @@ def export_cohort(
     with folder_lock(out, "`radtl export`"):  # two runs into one OUT would overwrite each other's manifest rows
         remove_stale_temporaries(out)  # the half-written files of a run that was killed
         manifest = _Manifest(out, keys_folder)
-        export_one = _Exporter(out, Path(index.metadata().source).resolve(), Deidentifier(settings, key_store),
-                               allow_burned_in, max_file_bytes, manifest.owners())
+        preparation = _Preparation(settings, keys_folder, Path(index.metadata().source).resolve(), allow_burned_in,
+                                   max_file_bytes)
+        export_one = _Exporter(out, key_store, manifest.owners())
         summary = ExportSummary(out)
         started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         bar = tqdm(total=len(selected), unit="file", desc="export", disable=not show_progress(progress))
+        prepared_files = _prepared_files(selected, preparation, preparation.deidentifier(key_store), workers)
         try:
-            for file in selected:
-                row = export_one(file)
+            for file, prepared in zip(selected, prepared_files):
+                row = export_one(prepared, file)
                 manifest.add(row)
                 summary.add(row)
                 bar.update(1)
         finally:
+            prepared_files.close()  # stops the worker processes at once when the run is interrupted
             bar.close()
             manifest.save()
             key_store.save()

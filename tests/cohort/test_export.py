@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -366,6 +367,19 @@ def test_a_run_killed_half_way_is_completed_by_running_it_again(index, tmp_path,
     monkeypatch.setattr(export.Deidentifier, "deidentify", real)
     summary = export_cohort(index, EVERYTHING, out, progress=False)
     assert (summary.written, summary.already_exported) == (2, 2) and len(manifest(out)) == 6
+
+
+def test_worker_processes_write_the_same_cohort_as_one_process(index, tmp_path):
+    one = export_cohort(index, EVERYTHING, tmp_path / "one", keys=tmp_path / "keys", progress=False)
+    (tmp_path / "keys2").mkdir(mode=0o700)  # the same salt, an empty mapping: the workers' patients must reach it
+    shutil.copy2(tmp_path / "keys" / "salt", tmp_path / "keys2" / "salt")
+    two = export_cohort(index, EVERYTHING, tmp_path / "two", keys=tmp_path / "keys2", workers=2, progress=False)
+    assert one.statuses == two.statuses and two.written == 4
+    files = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in exported_files(tmp_path / "one")}
+    assert {p.relative_to(tmp_path / "two"): p.read_bytes() for p in exported_files(tmp_path / "two")} == files
+    assert manifest(tmp_path / "two") == manifest(tmp_path / "one")
+    with open(tmp_path / "keys2" / "pseudonyms.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 2
 
 
 def test_a_half_written_file_of_a_killed_run_is_removed_by_the_next(index, cohort):
