@@ -1013,12 +1013,19 @@ class _InstanceReceiver:
         self.errors: list[str] = []
 
     def __call__(self, event) -> int:
+        on_disk = getattr(event.request, "_dataset_path", None)
+        try:
+            return self._receive(event, on_disk)
+        finally:  # pynetdicom's temporary copy: it removes it only when it is the Storage SCP, not on a C-GET
+            if on_disk:
+                Path(on_disk).unlink(missing_ok=True)
+
+    def _receive(self, event, on_disk: str | None) -> int:
         sop_uid = str(event.request.AffectedSOPInstanceUID)
         if sop_uid not in self.wanted:
             self.unexpected.append(sop_uid[:80])
             logger.warning("refused instance %r: not one of the instances asked for", sop_uid[:80])
             return _STORE_NOT_WANTED
-        on_disk = getattr(event.request, "_dataset_path", None)
         size = os.path.getsize(on_disk) if on_disk else len(event.request.DataSet.getvalue())
         if size > self.max_instance_bytes:
             self.refused[sop_uid] = f"{size} bytes, more than the limit of {self.max_instance_bytes}"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,6 +113,17 @@ def test_c_move_query_pulls_exactly_the_matching_series(orthanc, archive, tmp_pa
     pull_cohort(orthanc.dicom_url, tmp_path, query="Modality=MR", retrieve="move",
                 listen=f"127.0.0.1:{orthanc.radtl_port}")
     assert pulled(tmp_path) == expected(archive, lambda i: i.modality == "MR")
+
+
+@pytest.mark.parametrize("retrieve", ["get", "move"])
+def test_a_dimse_pull_leaves_no_temporary_file_behind(orthanc, archive, tmp_path, monkeypatch, retrieve):
+    """pynetdicom writes each received instance to a temporary file first (radtl asks it to, to bound memory)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    pull_cohort(orthanc.dicom_url, tmp_path / "out", query="Modality=MR", retrieve=retrieve,
+                listen=f"127.0.0.1:{orthanc.radtl_port}")
+    assert pulled(tmp_path / "out") == expected(archive, lambda i: i.modality == "MR")
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_a_c_move_that_cannot_reach_radtl_says_the_pacs_must_know_its_address(orthanc, archive, tmp_path, sleeps):
